@@ -1,0 +1,626 @@
+"""Persistent state: SQLAlchemy 2 over SQLite by default, PostgreSQL by URL.
+
+The store keeps what must survive a restart: imported tasks (keyed by their
+source so a re-import updates instead of duplicating), the ledger with its
+audit trail, workflow runs (idempotency keys), connector sync state and the
+quarantine of unreadable items.
+
+Isolation is built in: everything client-specific goes through
+:meth:`Store.for_client`, which returns a :class:`ClientStore` whose every query
+is filtered by that client's id. A job for client A is handed A's
+``ClientStore`` and has no way to name B's rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from va_engine.errors import StoreError, redact
+from va_engine.model import LedgerEntry, Mode, Plan, SupportLevel, Task
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Base",
+    "ClientStore",
+    "QuarantineRow",
+    "Store",
+    "TaskRow",
+]
+
+#: Bump when the schema changes, and add a migration step to ``_MIGRATIONS``.
+SCHEMA_VERSION = 1
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON}
+
+
+class MetaRow(Base):
+    __tablename__ = "va_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class TaskRow(Base):
+    """An imported or configured task; (client, source, external_id) is its identity."""
+
+    __tablename__ = "va_tasks"
+    __table_args__ = (UniqueConstraint("client_id", "source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str] = mapped_column(String(512))
+    task_id: Mapped[str] = mapped_column(String(600))
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+    def to_task(self) -> Task:
+        return Task.model_validate(self.payload)
+
+
+class LedgerRow(Base):
+    __tablename__ = "va_ledger"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    task: Mapped[str] = mapped_column(Text)
+    day: Mapped[date] = mapped_column(Date, index=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    mode: Mapped[str] = mapped_column(String(16))
+    level: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    billable: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    # A workflow run that writes an entry passes its run key, so a retried run
+    # cannot write the same entry twice (unique per client).
+    run_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+    __table_args__ = (UniqueConstraint("client_id", "run_key"),)
+
+    def to_entry(self) -> LedgerEntry:
+        return LedgerEntry(
+            id=self.id,
+            client_id=self.client_id,
+            task=self.task,
+            day=self.day,
+            minutes=self.minutes,
+            mode=Mode(self.mode),
+            level=SupportLevel(self.level),
+            kind=self.kind,
+            billable=self.billable,
+            source=self.source,
+            note=self.note,
+        )
+
+
+class AuditRow(Base):
+    """Append-only trail of changes to a client's data (ledger edits, erasures, sends)."""
+
+    __tablename__ = "va_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class RunRow(Base):
+    """One workflow run; (client, workflow, period) is the idempotency key."""
+
+    __tablename__ = "va_runs"
+    __table_args__ = (UniqueConstraint("client_id", "workflow", "period"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="started")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class SyncStateRow(Base):
+    __tablename__ = "va_sync_state"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(128), primary_key=True)
+    collection: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class QuarantineRow(Base):
+    __tablename__ = "va_quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    origin: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class PlanRow(Base):
+    """The last plan per scope, kept so re-planning can stay close to it."""
+
+    __tablename__ = "va_plans"
+
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+_EDITABLE_LEDGER_FIELDS = frozenset(
+    {"task", "day", "minutes", "mode", "level", "kind", "billable", "note"}
+)
+
+# Future schema changes: version -> function(connection) upgrading from version-1.
+_MIGRATIONS: dict[int, Any] = {}
+
+
+class Store:
+    """Owns the engine; opens sessions; creates and versions the schema on first use."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite:///"):
+                Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+                    parents=True, exist_ok=True
+                )
+            self.engine: Engine = create_engine(url, echo=echo, future=True)
+            if self.engine.dialect.name == "sqlite":
+                event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+            self._ensure_schema()
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreError(
+                f"cannot open the database {redact(url)}: {redact(str(exc).splitlines()[0])}",
+                hint="check VA_ENGINE_DATABASE_URL or database_url in va-engine.toml",
+            ) from None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def _ensure_schema(self) -> None:
+        Base.metadata.create_all(self.engine)
+        with self.session() as session:
+            row = session.get(MetaRow, "schema_version")
+            if row is None:
+                session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+                return
+            current = int(row.value)
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the database has schema version {current}, newer than this "
+                    f"va-engine ({SCHEMA_VERSION})",
+                    hint="upgrade va-engine",
+                )
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[version](session.connection())
+            row.value = str(SCHEMA_VERSION)
+
+    def schema_version(self) -> int:
+        with self.session() as session:
+            row = session.get(MetaRow, "schema_version")
+            return int(row.value) if row else 0
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: commits on success, rolls back on any error."""
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def for_client(self, client_id: str) -> ClientStore:
+        return ClientStore(self, client_id)
+
+    def client_ids(self) -> list[str]:
+        with self.session() as session:
+            ids: set[str] = set()
+            for table in (TaskRow, LedgerRow, RunRow):
+                ids.update(session.scalars(select(table.client_id).distinct()))
+            return sorted(ids)
+
+    def save_plan(self, scope: str, plan: Plan, *, now: datetime) -> None:
+        """Keep the latest plan of ``scope`` (e.g. ``assistant:sanne``) for stable re-planning."""
+        payload = json.loads(plan.model_dump_json())
+        with self.session() as session:
+            row = session.get(PlanRow, scope)
+            if row is None:
+                session.add(PlanRow(scope=scope, created_at=now, payload=payload))
+            else:
+                row.payload, row.created_at = payload, now
+
+    def load_plan(self, scope: str) -> Plan | None:
+        with self.session() as session:
+            row = session.get(PlanRow, scope)
+            return Plan.model_validate(row.payload) if row else None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the daemon write while a CLI report reads; foreign keys on.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class ClientStore:
+    """All reads and writes for one client; every query is filtered by its id."""
+
+    def __init__(self, store: Store, client_id: str) -> None:
+        self._store = store
+        self.client_id = client_id
+
+    # -- tasks -------------------------------------------------------------
+
+    def upsert_tasks(self, tasks: Sequence[Task], *, now: datetime) -> tuple[int, int]:
+        """Insert new tasks and update known ones by (source, external_id).
+
+        Returns (added, changed). A task whose payload did not change is left alone.
+        """
+        added = changed = 0
+        with self._store.session() as session:
+            for task in tasks:
+                self._check(task.client_id)
+                source = task.source or "manual"
+                external = task.external_id or task.id
+                row = session.scalars(
+                    select(TaskRow).where(
+                        TaskRow.client_id == self.client_id,
+                        TaskRow.source == source,
+                        TaskRow.external_id == external,
+                    )
+                ).one_or_none()
+                payload = json.loads(task.model_dump_json())
+                if row is None:
+                    session.add(
+                        TaskRow(
+                            client_id=self.client_id,
+                            source=source,
+                            external_id=external,
+                            task_id=task.id,
+                            title=task.title,
+                            kind=task.kind,
+                            payload=payload,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                    added += 1
+                elif row.payload != payload or row.status != "open":
+                    row.payload, row.title, row.kind = payload, task.title, task.kind
+                    row.status, row.updated_at = "open", now
+                    changed += 1
+        return added, changed
+
+    def close_missing(self, source: str, keep: set[str], *, now: datetime) -> int:
+        """Close open tasks of ``source`` whose external id disappeared upstream."""
+        closed = 0
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(TaskRow).where(
+                    TaskRow.client_id == self.client_id,
+                    TaskRow.source == source,
+                    TaskRow.status == "open",
+                )
+            )
+            for row in rows:
+                if row.external_id not in keep:
+                    row.status, row.updated_at = "closed", now
+                    closed += 1
+        return closed
+
+    def open_tasks(self) -> list[Task]:
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(TaskRow)
+                .where(TaskRow.client_id == self.client_id, TaskRow.status == "open")
+                .order_by(TaskRow.id)
+            )
+            return [row.to_task() for row in rows]
+
+    def set_task_status(self, task_id: str, status: str, *, now: datetime) -> bool:
+        with self._store.session() as session:
+            row = session.scalars(
+                select(TaskRow).where(
+                    TaskRow.client_id == self.client_id, TaskRow.task_id == task_id
+                )
+            ).first()
+            if row is None:
+                return False
+            row.status, row.updated_at = status, now
+            return True
+
+    # -- ledger ------------------------------------------------------------
+
+    def add_entry(
+        self, entry: LedgerEntry, *, actor: str, now: datetime, run_key: str | None = None
+    ) -> int | None:
+        """Write a ledger entry; with a ``run_key`` a repeat is ignored (returns None)."""
+        self._check(entry.client_id)
+        try:
+            with self._store.session() as session:
+                row = LedgerRow(
+                    client_id=self.client_id,
+                    task=entry.task,
+                    day=entry.day,
+                    minutes=entry.minutes,
+                    mode=entry.mode.value,
+                    level=entry.level.value,
+                    kind=entry.kind,
+                    billable=entry.billable,
+                    source=entry.source,
+                    note=entry.note,
+                    run_key=run_key,
+                    created_at=now,
+                )
+                session.add(row)
+                session.flush()
+                session.add(
+                    AuditRow(
+                        client_id=self.client_id,
+                        at=now,
+                        actor=actor,
+                        action="ledger.add",
+                        subject=f"ledger:{row.id}",
+                        after=json.loads(entry.model_dump_json(exclude={"id"})),
+                    )
+                )
+                return row.id
+        except IntegrityError:
+            if run_key is None:
+                raise
+            return None
+
+    def entries(
+        self, *, start: date | None = None, end: date | None = None, include_deleted: bool = False
+    ) -> list[LedgerEntry]:
+        with self._store.session() as session:
+            query = select(LedgerRow).where(LedgerRow.client_id == self.client_id)
+            if start:
+                query = query.where(LedgerRow.day >= start)
+            if end:
+                query = query.where(LedgerRow.day <= end)
+            if not include_deleted:
+                query = query.where(LedgerRow.deleted.is_(False))
+            return [row.to_entry() for row in session.scalars(query.order_by(LedgerRow.day))]
+
+    def update_entry(
+        self, entry_id: int, changes: dict[str, Any], *, actor: str, now: datetime
+    ) -> None:
+        """Change a ledger entry and record before/after in the audit trail."""
+        with self._store.session() as session:
+            row = self._ledger_row(session, entry_id)
+            before = json.loads(row.to_entry().model_dump_json(exclude={"id"}))
+            for key, value in changes.items():
+                if key not in _EDITABLE_LEDGER_FIELDS:
+                    raise StoreError(f"ledger field {key!r} cannot be edited")
+                setattr(row, key, getattr(value, "value", value))
+            after = json.loads(row.to_entry().model_dump_json(exclude={"id"}))
+            session.add(
+                AuditRow(
+                    client_id=self.client_id,
+                    at=now,
+                    actor=actor,
+                    action="ledger.edit",
+                    subject=f"ledger:{entry_id}",
+                    before=before,
+                    after=after,
+                )
+            )
+
+    def delete_entry(self, entry_id: int, *, actor: str, now: datetime) -> None:
+        """Mark an entry deleted (kept for the audit trail, hidden from reports)."""
+        with self._store.session() as session:
+            row = self._ledger_row(session, entry_id)
+            row.deleted = True
+            session.add(
+                AuditRow(
+                    client_id=self.client_id,
+                    at=now,
+                    actor=actor,
+                    action="ledger.delete",
+                    subject=f"ledger:{entry_id}",
+                    before=json.loads(row.to_entry().model_dump_json(exclude={"id"})),
+                )
+            )
+
+    def _ledger_row(self, session: Session, entry_id: int) -> LedgerRow:
+        row = session.scalars(
+            select(LedgerRow).where(LedgerRow.client_id == self.client_id, LedgerRow.id == entry_id)
+        ).one_or_none()
+        if row is None:
+            from va_engine.errors import NotFoundError
+
+            raise NotFoundError(f"no ledger entry {entry_id} for client {self.client_id!r}")
+        return row
+
+    def audit(self) -> list[AuditRow]:
+        with self._store.session() as session:
+            return list(
+                session.scalars(
+                    select(AuditRow)
+                    .where(AuditRow.client_id == self.client_id)
+                    .order_by(AuditRow.id)
+                )
+            )
+
+    # -- workflow runs -----------------------------------------------------
+
+    def begin_run(self, workflow: str, period: str, *, now: datetime) -> RunRow | None:
+        """Claim the run (workflow, period); None when it already completed.
+
+        A run that started but never finished (crash) is handed out again with
+        its attempt count raised, so the workflow can resume idempotently.
+        """
+        with self._store.session() as session:
+            row = session.scalars(
+                select(RunRow).where(
+                    RunRow.client_id == self.client_id,
+                    RunRow.workflow == workflow,
+                    RunRow.period == period,
+                )
+            ).one_or_none()
+            if row is None:
+                row = RunRow(
+                    client_id=self.client_id,
+                    workflow=workflow,
+                    period=period,
+                    status="started",
+                    attempts=1,
+                    started_at=now,
+                )
+                session.add(row)
+                try:
+                    session.flush()
+                except IntegrityError:
+                    session.rollback()
+                    return None
+                return row
+            if row.status == "done":
+                return None
+            row.attempts += 1
+            row.status, row.started_at = "started", now
+            return row
+
+    def finish_run(
+        self,
+        run_id: int,
+        *,
+        now: datetime,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        with self._store.session() as session:
+            row = session.get(RunRow, run_id)
+            if row is None or row.client_id != self.client_id:
+                return
+            row.status = "failed" if error else "done"
+            row.finished_at, row.result, row.error = now, result, error
+
+    def runs(self, *, workflow: str | None = None) -> list[RunRow]:
+        with self._store.session() as session:
+            query = select(RunRow).where(RunRow.client_id == self.client_id)
+            if workflow:
+                query = query.where(RunRow.workflow == workflow)
+            return list(session.scalars(query.order_by(RunRow.started_at)))
+
+    # -- sync state & quarantine --------------------------------------------
+
+    def sync_state(self, account: str, collection: str) -> str | None:
+        with self._store.session() as session:
+            row = session.get(SyncStateRow, (self.client_id, account, collection))
+            return row.state if row else None
+
+    def set_sync_state(self, account: str, collection: str, state: str, *, now: datetime) -> None:
+        with self._store.session() as session:
+            row = session.get(SyncStateRow, (self.client_id, account, collection))
+            if row is None:
+                session.add(
+                    SyncStateRow(
+                        client_id=self.client_id,
+                        account=account,
+                        collection=collection,
+                        state=state,
+                        updated_at=now,
+                    )
+                )
+            else:
+                row.state, row.updated_at = state, now
+
+    def quarantine(self, origin: str, reason: str, *, now: datetime) -> None:
+        with self._store.session() as session:
+            session.add(
+                QuarantineRow(client_id=self.client_id, origin=origin, reason=reason, at=now)
+            )
+
+    def quarantined(self) -> list[QuarantineRow]:
+        with self._store.session() as session:
+            return list(
+                session.scalars(
+                    select(QuarantineRow).where(QuarantineRow.client_id == self.client_id)
+                )
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Rows held for this client per table (for doctor, inventory and erasure)."""
+        with self._store.session() as session:
+            result: dict[str, int] = {}
+            for name, table in (
+                ("tasks", TaskRow),
+                ("ledger", LedgerRow),
+                ("runs", RunRow),
+                ("sync_state", SyncStateRow),
+                ("quarantine", QuarantineRow),
+                ("audit", AuditRow),
+            ):
+                result[name] = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(table)
+                        .where(table.client_id == self.client_id)
+                    )
+                    or 0
+                )
+            return result
+
+    def _check(self, client_id: str | None) -> None:
+        if client_id is not None and client_id != self.client_id:
+            raise StoreError(
+                f"refusing to write data of client {client_id!r} through the store of "
+                f"client {self.client_id!r}"
+            )

@@ -1,0 +1,1 @@
+"""Scheduled workflows and the daemon that runs them."""
