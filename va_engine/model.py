@@ -47,6 +47,8 @@ __all__ = [
     "TimeWindow",
     "Unplanned",
     "check_timezone",
+    "expand_windows",
+    "total_minutes",
 ]
 
 
@@ -304,11 +306,18 @@ class Habit(_Frozen):
 
 
 class Busy(_Frozen):
-    """Fixed time from a calendar that nothing may overlap."""
+    """Fixed time from a calendar that nothing may overlap.
+
+    Whose time it is decides what it blocks: with ``assistant_id`` it blocks
+    that assistant's work; with only ``client_id`` the *client* is busy, which
+    blocks that client's client-facing tasks (calls, meetings) but not the
+    assistant's desk work. With neither it blocks every assistant.
+    """
 
     start: AwareDatetime
     end: AwareDatetime
     assistant_id: str | None = None
+    client_id: str | None = None
     title: str = "busy"
     location: Location | None = None
     source: str | None = None

@@ -243,6 +243,8 @@ class AssistantConfig(_Section):
     home: LocationConfig | None = None
     skills: list[str] = Field(default_factory=list)
     travel_mode: Literal["car", "bike", "walk", "transit"] = "car"
+    email: str | None = None
+    calendars: list[CalendarAccount] = Field(default_factory=list)
 
     def to_model(self, default_timezone: str) -> Assistant:
         return Assistant(

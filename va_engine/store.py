@@ -215,6 +215,8 @@ class Store:
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._ensure_schema()
         except (SQLAlchemyError, OSError) as exc:
+            if hasattr(self, "engine"):
+                self.engine.dispose()
             raise StoreError(
                 f"cannot open the database {redact(url)}: {redact(str(exc).splitlines()[0])}",
                 hint="check VA_ENGINE_DATABASE_URL or database_url in va-engine.toml",
