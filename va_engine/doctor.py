@@ -37,8 +37,10 @@ class Check:
 def run_checks(config: Config, *, timeout: float = 5.0) -> Iterator[Check]:
     """Yield one result per check, in the order a person would fix them."""
     yield Check("config", Outcome.OK, f"{config.config_dir} ({len(config.clients)} clients)")
-    zones = sorted({config.engine.timezone} | {a.to_model(config.engine.timezone).timezone
-                                                for a in config.assistants})
+    zones = sorted(
+        {config.engine.timezone}
+        | {a.to_model(config.engine.timezone).timezone for a in config.assistants}
+    )
     yield Check("time zones", Outcome.OK, ", ".join(zones))
     yield from _check_store(config)
     for client in config.clients:

@@ -35,6 +35,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from va_engine.connectors.rules import MailRule
 from va_engine.errors import ConfigError
 from va_engine.model import (
     Agreement,
@@ -345,7 +346,7 @@ class ClientConfig(_Section):
     tasks: list[TaskConfig] = Field(default_factory=list)
     habits: list[HabitConfig] = Field(default_factory=list)
     obligations: list[dict[str, Any]] = Field(default_factory=list)
-    rules: list[dict[str, Any]] = Field(default_factory=list)
+    rules: list[MailRule] = Field(default_factory=list)
     business: BusinessConfig | None = None
 
     @field_validator("timezone")

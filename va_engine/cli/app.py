@@ -10,11 +10,11 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from va_engine import __version__
 from va_engine.cli.render import OutputFormat, emit, make_table
@@ -113,7 +113,7 @@ def clients(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
     state = get_state(ctx)
     config = state.config()
     models = config.client_models()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model, raw in zip(models, config.clients, strict=True):
         agreement = model.agreement
         budget = (
@@ -160,7 +160,7 @@ def clients(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
 
 
 def _reachability_summary(windows: tuple[object, ...]) -> str:
-    from va_engine.model import DayWindow  # noqa: PLC0415
+    from va_engine.model import DayWindow
 
     names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     days: dict[str, list[str]] = {}
@@ -175,7 +175,7 @@ def _reachability_summary(windows: tuple[object, ...]) -> str:
 
 def _register_commands() -> None:
     """Sub-command modules register themselves on import; kept in one place."""
-    from va_engine.cli import demo  # noqa: F401, PLC0415
+    from va_engine.cli import demo  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,18 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     _register_commands()
     try:
         status = app(args=args, prog_name="va-engine", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
         err.print("[red]aborted[/]")
         return 1
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except TyperException as exc:  # usage errors: show them like click does
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        return int(getattr(exc, "exit_code", 2))
     except VaEngineError as exc:
         if debug:
             err.print_exception()
-        err.print(f"[red]error:[/] {redact(str(exc))}", highlight=False)
+        err.print(f"[red]error:[/] {redact(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
@@ -209,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             f"[red]internal error:[/] {type(exc).__name__}: {redact(str(exc))}\n"
             "  run again with --debug for the traceback, and please report it",
             highlight=False,
+            soft_wrap=True,
         )
         return 70
     # click returns the exit code of typer.Exit instead of raising it here

@@ -7,6 +7,7 @@ nothing else in va-engine prints.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, is_dataclass
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from enum import Enum, StrEnum
@@ -31,6 +32,8 @@ def to_jsonable(value: Any) -> Any:
         return "***"
     if isinstance(value, BaseModel):
         return to_jsonable(value.model_dump(mode="python"))
+    if is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(asdict(value))
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -55,7 +58,13 @@ def emit(
 ) -> None:
     """Print ``data`` as JSON, or call ``render`` to draw it for people."""
     if fmt is OutputFormat.JSON:
-        console.print_json(json.dumps(to_jsonable(data)))
+        # soft_wrap: JSON must never be cut into lines at the terminal width
+        console.print(
+            json.dumps(to_jsonable(data), indent=2, ensure_ascii=False),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     else:
         render(console)
 
