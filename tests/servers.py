@@ -84,7 +84,9 @@ def _wait_for(check: Any, proc: subprocess.Popen[bytes], what: str, log: Path) -
             if check():
                 return
         time.sleep(0.05)
-    raise ServerUnavailable(f"{what} did not answer within {START_TIMEOUT:.0f} s:\n{_log_tail(log)}")
+    raise ServerUnavailable(
+        f"{what} did not answer within {START_TIMEOUT:.0f} s:\n{_log_tail(log)}"
+    )
 
 
 def _stop_process(proc: subprocess.Popen[bytes] | None) -> None:
@@ -243,6 +245,7 @@ maildir_very_dirty_syncs = no
 imap_idle_notify_interval = 1 secs
 login_trusted_networks =
 mail_max_userip_connections = 100
+auth_failure_delay = 0
 
 passdb {{
   driver = passwd-file
@@ -319,6 +322,7 @@ class DovecotServer:
     proc: subprocess.Popen[bytes] | None = None
     uid: int = 65534
     gid: int = 65534
+    _pool: list[str] = field(default_factory=list)
 
     @classmethod
     def create(cls, root: Path | None = None) -> Self:
@@ -335,7 +339,9 @@ class DovecotServer:
             try:
                 pwd.getpwnam(name)
             except KeyError as exc:
-                raise ServerUnavailable(f"system user {name!r} missing: reinstall dovecot-core") from exc
+                raise ServerUnavailable(
+                    f"system user {name!r} missing: reinstall dovecot-core"
+                ) from exc
         nobody = pwd.getpwnam("nobody")
         root = root or Path(tempfile.mkdtemp(prefix="va-dovecot-"))
         root.chmod(0o755)
@@ -343,7 +349,7 @@ class DovecotServer:
         (root / "home").mkdir(exist_ok=True)
         os.chown(root / "home", server.uid, server.gid)
         server.users = {"alice": "alice-secret-1", "bob": "bob-secret-2"}
-        server._write_users()
+        server._fill_pool(100)
         (root / "dovecot.conf").write_text(
             _DOVECOT_CONF.format(
                 root=root, host=server.host, port=server.port, uid=server.uid, gid=server.gid
@@ -367,14 +373,23 @@ class DovecotServer:
         return Account(self.host, self.port, username, self.users[username])
 
     def new_user(self, prefix: str = "user") -> Account:
-        """Add a fresh account while the server runs."""
-        username = f"{prefix}{os.getpid()}x{next(_counter)}"
-        self.users[username] = f"pw-{username}-{os.urandom(4).hex()}"
+        """A fresh, never used account (from a pool written before the server started).
+
+        Dovecot checks passwd-file for changes at most once a second, so users
+        added on the fly are not always seen at once; the pool avoids that wait.
+        """
+        del prefix
+        if not self._pool:
+            self._fill_pool(50)
+            time.sleep(1.1)  # let Dovecot's once-a-second passwd-file check see the change
+        return self.account(self._pool.pop(0))
+
+    def _fill_pool(self, n: int) -> None:
+        for _ in range(n):
+            username = f"user{os.getpid()}x{next(_counter)}"
+            self.users[username] = f"pw-{username}-{os.urandom(4).hex()}"
+            self._pool.append(username)
         self._write_users()
-        # Make sure the new mtime is seen even within the same second.
-        now = time.time() + 1
-        os.utime(self.root / "users", (now, now))
-        return self.account(username)
 
     def maildir(self, username: str, folder: str = "") -> Path:
         """The maildir of ``folder`` ('' = INBOX) for ``username`` (Maildir++ layout)."""
@@ -445,7 +460,7 @@ class _Collector:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.server.lock:

@@ -366,6 +366,23 @@ class ClientStore:
                     closed += 1
         return closed
 
+    def close_with_prefixes(self, prefixes: Sequence[str], *, now: datetime) -> int:
+        """Close open tasks whose external id starts with any of ``prefixes``.
+
+        Mail rules key their tasks ``<Message-ID>#<rule>``; when the message is
+        deleted or moved away upstream, its tasks are closed by that prefix.
+        """
+        closed = 0
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(TaskRow).where(TaskRow.client_id == self.client_id, TaskRow.status == "open")
+            )
+            for row in rows:
+                if any(row.external_id.startswith(prefix) for prefix in prefixes):
+                    row.status, row.updated_at = "closed", now
+                    closed += 1
+        return closed
+
     def open_tasks(self) -> list[Task]:
         with self._store.session() as session:
             rows = session.scalars(

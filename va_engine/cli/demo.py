@@ -16,18 +16,18 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from va_engine.cli.agenda import plan_to_json, render_plan
 from va_engine.cli.app import FormatOption, app
+from va_engine.cli.planning import collect_all, solve
 from va_engine.cli.render import OutputFormat, emit, make_table
 from va_engine.cli.state import get_state
 from va_engine.examples import materialise
 from va_engine.model import Plan, PlanningProblem
-from va_engine.planner import PlanLimits, plan, validate_plan
+from va_engine.planner import PlanLimits, validate_plan
 from va_engine.settings import Config, load_config
 from va_engine.store import Store
-from va_engine.workflows.intake import ClientIntake, collect_assistant_busy, collect_client
+from va_engine.workflows.intake import ClientIntake
 from va_engine.workflows.planning import build_problem, horizon
 
 __all__ = ["demo"]
@@ -69,15 +69,13 @@ def demo(
         now = start
         store = Store(config.engine.resolved_database_url())
         try:
-            intakes = _collect(config, store, console, fmt, start=start, end=end, now=now)
+            intakes, busy = collect_all(config, store, console, fmt, start=start, end=end, now=now)
         finally:
             store.close()
-        busy: list[Any] = []
-        for assistant in config.assistants:
-            own, _reports = collect_assistant_busy(config, assistant, start=start, end=end)
-            busy.extend(own)
         problem = build_problem(config, intakes, busy, start=start, end=end)
-        result = _solve(problem, time_limit, now, console, fmt)
+        result = solve(
+            problem, PlanLimits(time_limit_s=time_limit), now=now, console=console, fmt=fmt
+        )
         violations = validate_plan(problem, result)
         clients = [_client_summary(intake, result, problem) for intake in intakes]
         data = {
@@ -116,57 +114,6 @@ def _with_data_dir(config: Config, data_dir: Path) -> Config:
         update={"data_dir": data_dir, "database_url": f"sqlite:///{data_dir / 'demo.db'}"}
     )
     return config.model_copy(update={"engine": engine})
-
-
-def _collect(
-    config: Config,
-    store: Store,
-    console: Console,
-    fmt: OutputFormat,
-    *,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-) -> list[ClientIntake]:
-    intakes: list[ClientIntake] = []
-    steps = sum(len(c.calendars) + len(c.mailboxes) for c in config.clients)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-        disable=fmt is OutputFormat.JSON,
-    ) as progress:
-        bar = progress.add_task("reading calendars and mailboxes", total=steps)
-        for client_config in config.clients:
-
-            def advance(account: str, client_id: str = client_config.id) -> None:
-                progress.update(bar, advance=1, description=f"read {client_id}/{account}")
-
-            intake = collect_client(
-                config, client_config, start=start, end=end, now=now, progress=advance
-            )
-            client_store = store.for_client(intake.client.id)
-            client_store.upsert_tasks(intake.tasks, now=now)
-            for item in intake.quarantined:
-                client_store.quarantine(str(item.origin), item.reason, now=now)
-            intakes.append(intake)
-    return intakes
-
-
-def _solve(
-    problem: PlanningProblem, time_limit: float, now: datetime, console: Console, fmt: OutputFormat
-) -> Plan:
-    with console.status("planning…", spinner="dots") as status:
-
-        def progress(objective: float, bound: float | None) -> None:
-            if fmt is OutputFormat.TABLE:
-                shown = f", bound {bound:g}" if bound is not None else ""
-                status.update(f"planning… best objective {objective:g}{shown}")
-
-        return plan(problem, PlanLimits(time_limit_s=time_limit), now=now, progress=progress)
 
 
 def _client_summary(intake: ClientIntake, result: Plan, problem: PlanningProblem) -> dict[str, Any]:

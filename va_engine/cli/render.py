@@ -7,8 +7,8 @@ nothing else in va-engine prints.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, is_dataclass
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
 from datetime import date, datetime, time, timedelta
 from enum import Enum, StrEnum
 from pathlib import Path

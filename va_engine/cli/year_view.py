@@ -65,7 +65,12 @@ def render_year(plan: YearPlan, console: Console) -> None:
             f"{'':<{label}}peak {row.peak_hours:.1f} h/week · bound {row.bound_hours:.1f} h · "
             f"average {row.average_hours:.1f} h · total {row.total_hours:.1f} h"
         )
-    console.print(Text(f"{'':<{label}}░▒▓█ load vs capacity   ! over   · no working time   ▲ deadline", style="dim"))
+    console.print(
+        Text(
+            f"{'':<{label}}░▒▓█ load vs capacity   ! over   · no working time   ▲ deadline",
+            style="dim",
+        )
+    )
 
     items = Table(title="Planned", show_lines=False)
     for column in ("week", "obligation", "step", "client", "who", "hours", "deadline"):

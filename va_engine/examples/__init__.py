@@ -13,6 +13,7 @@ import email
 import email.policy
 import shutil
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
 from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -89,4 +90,18 @@ def _shift_mail(data: bytes, delta: timedelta) -> bytes:
         sent: datetime = parsedate_to_datetime(str(header))
         del message["Date"]
         message["Date"] = format_datetime(sent + delta)
+    # Invitations travel inside the mail: move their dates too.
+    for part in message.walk():
+        if part.get_content_type() == "text/calendar" and isinstance(part, EmailMessage):
+            payload = part.get_payload(decode=True)
+            if isinstance(payload, bytes):
+                params = {k: v for k, v in part.get_params() or [] if k == "method"}
+                part.set_content(
+                    _shift_calendar(payload, delta),
+                    maintype="text",
+                    subtype="calendar",
+                    disposition=part.get_content_disposition(),
+                    filename=part.get_filename(),
+                    params=params,
+                )
     return message.as_bytes()

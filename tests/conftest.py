@@ -1,0 +1,91 @@
+"""Root fixtures: real servers only (Radicale, Dovecot, aiosmtpd); area fixtures live below.
+
+Use in a test::
+
+    def test_x(radicale_server, caldav_account, dovecot_server, imap_account, smtp_server): ...
+
+A server that cannot start skips the test with the reason, or fails it under
+``CI=true`` (a CI run must never go green without its servers).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+# Importable as ``tests.servers`` whether or not pytest put the repo root on sys.path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.servers import (
+    Account,
+    DovecotServer,
+    RadicaleServer,
+    ServerUnavailable,
+    SmtpServer,
+)
+
+
+def server_unavailable(reason: str) -> NoReturn:
+    """Skip with ``reason``, or fail under ``CI=true``."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"test server unavailable under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"test server unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def radicale_server() -> Iterator[RadicaleServer]:
+    """A running Radicale with users alice/bob; ``.new_user()`` for a fresh account."""
+    try:
+        server = RadicaleServer.create()
+        server.start()
+    except (ServerUnavailable, OSError) as exc:
+        server_unavailable(str(exc))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def caldav_account(radicale_server: RadicaleServer) -> Account:
+    """A fresh, empty CalDAV account (``.url``, ``.username``, ``.password``)."""
+    return radicale_server.new_user("cal")
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[DovecotServer]:
+    """Running Dovecot (users alice, bob): ``.new_user()``, ``.restart()``, ``.write_messages``."""
+    try:
+        server = DovecotServer.create()
+        server.start()
+    except (ServerUnavailable, OSError) as exc:
+        server_unavailable(str(exc))
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def imap_account(dovecot_server: DovecotServer) -> Account:
+    """A fresh, empty IMAP account (``.host``, ``.port``, ``.username``, ``.password``)."""
+    return dovecot_server.new_user("mail")
+
+
+@pytest.fixture(scope="session")
+def _smtp_session() -> Iterator[SmtpServer]:
+    server = SmtpServer()
+    try:
+        server.start()
+    except ServerUnavailable as exc:
+        server_unavailable(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server(_smtp_session: SmtpServer) -> SmtpServer:
+    """A running SMTP sink; ``.messages`` holds what was sent during this test."""
+    _smtp_session.reset()
+    return _smtp_session

@@ -1,0 +1,107 @@
+"""The planner: day/week plans for assistants, with visits, explanations and a proven gap.
+
+:func:`plan` is the one entry point: data in, a :class:`~va_engine.model.Plan`
+out, no I/O and no clock (``now`` is passed in). It compiles the problem to
+minutes, builds a greedy plan (polished by a short local search), hands it to
+CP-SAT as a hint, and returns the best plan found with its bound and status.
+If CP-SAT finds nothing in time the greedy plan is returned, so a plan is
+always produced and every task left out carries a reason.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from va_engine.model import Plan, PlanningProblem, PlanStatus
+from va_engine.planner.baseline import greedy_placement, greedy_plan
+from va_engine.planner.explain import assemble_plan
+from va_engine.planner.params import ObjectiveWeights, PlanLimits
+from va_engine.planner.schedule import compile_problem, evaluate, solve_cpsat
+from va_engine.planner.travel import TravelModel
+from va_engine.planner.validate import Violation, validate_plan
+
+__all__ = [
+    "ObjectiveWeights",
+    "PlanLimits",
+    "Violation",
+    "greedy_plan",
+    "plan",
+    "validate_plan",
+]
+
+
+def plan(
+    problem: PlanningProblem,
+    limits: PlanLimits | None = None,
+    *,
+    now: datetime,
+    previous: Plan | None = None,
+    frozen_until: datetime | None = None,
+    progress: Callable[[float, float | None], None] | None = None,
+    travel: TravelModel | None = None,
+) -> Plan:
+    """Plan ``problem`` as well as possible within ``limits``.
+
+    Nothing is placed before ``now`` (nor before ``frozen_until``). With
+    ``previous`` and ``frozen_until``, blocks of ``previous`` that start before
+    ``frozen_until`` are kept exactly, and moving any other block of
+    ``previous`` is penalised, so a re-plan changes little. ``progress`` is called
+    with (objective, bound) on every improving solution. ``travel`` defaults to
+    :class:`~va_engine.planner.travel.HaversineTravel`.
+    """
+    limits = limits or PlanLimits()
+    started = _time.perf_counter()
+    comp = compile_problem(
+        problem,
+        now=now,
+        weights=limits.weights,
+        max_chunks=limits.max_chunks,
+        travel=travel,
+        previous=previous,
+        frozen_until=frozen_until,
+    )
+    placement, breaks, value = greedy_placement(comp, improve_s=limits.improve_s, seed=limits.seed)
+    if progress is not None:
+        progress(float(value), None)
+    remaining = limits.time_limit_s - (_time.perf_counter() - started)
+    outcome = solve_cpsat(
+        comp,
+        replace(limits, time_limit_s=max(0.5, remaining)),
+        hint=placement if limits.use_greedy_hint else None,
+        hint_breaks=breaks if limits.use_greedy_hint else None,
+        progress=progress,
+    )
+    seconds = _time.perf_counter() - started
+    if outcome.placement is None:
+        return assemble_plan(
+            comp,
+            placement,
+            status=PlanStatus.HEURISTIC,
+            solver=f"greedy (cp-sat: {outcome.status.value})",
+            objective=float(value),
+            bound=None,
+            seconds=seconds,
+        )
+    objective = evaluate(comp, outcome.placement)
+    if objective > value:  # cannot happen with a feasible hint, but never return worse
+        return assemble_plan(
+            comp,
+            placement,
+            status=PlanStatus.FEASIBLE,
+            solver="greedy",
+            objective=float(value),
+            bound=outcome.bound,
+            seconds=seconds,
+        )
+    return assemble_plan(
+        comp,
+        outcome.placement,
+        status=outcome.status,
+        solver="cp-sat",
+        objective=float(objective),
+        bound=outcome.bound,
+        seconds=seconds,
+    )

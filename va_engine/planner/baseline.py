@@ -1,0 +1,559 @@
+"""Greedy reference planner: list scheduling into free slots, then a small local search.
+
+It serves three purposes: the fallback when CP-SAT finds nothing in time, the
+warm start (hint) of CP-SAT, and the peer in the benchmarks. Jobs are taken in
+a priority order (several rules are tried: EDD, weight-then-EDD, WSPT and the
+apparent-tardiness-cost index) and each is put at its earliest feasible place on
+the assistant that finishes it first, respecting every hard constraint the
+CP-SAT model has (regions, busy time, breaks, travel, max minutes per day,
+predecessors). A pairwise-interchange / insertion search over the order then
+polishes the best sequence for as long as ``improve_s`` allows.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+import random
+import time as _time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from va_engine.model import Plan, PlanningProblem, PlanStatus
+from va_engine.planner.params import PlanLimits
+from va_engine.planner.schedule import (
+    Compiled,
+    Job,
+    Piece,
+    Placement,
+    compile_problem,
+    day_travel,
+    evaluate,
+)
+from va_engine.planner.travel import TravelModel
+
+__all__ = ["greedy_placement", "greedy_plan"]
+
+Interval = tuple[int, int]
+Breaks = dict[tuple[int, int], int]
+_INF = 10**12
+
+
+class _State:
+    """Occupancy of every assistant while the greedy fills the week."""
+
+    def __init__(self, comp: Compiled) -> None:
+        self.comp = comp
+        n = len(comp.calendars)
+        self.occ: list[list[Interval]] = [sorted(cal.blocked) for cal in comp.calendars]
+        self.travel: dict[tuple[int, int], list[Interval]] = {}
+        self.travel_flat: list[list[Interval]] = [[] for _ in range(n)]
+        self.visits: dict[tuple[int, int], list[tuple[int, int, object]]] = defaultdict(list)
+        self.load: dict[tuple[int, int], int] = defaultdict(int)
+        self.breaks: Breaks = {}
+        for a, cal in enumerate(comp.calendars):
+            for k, br in enumerate(cal.breaks):
+                s = self.earliest_fit(a, br.lo, br.hi + br.minutes, br.minutes)
+                if s is not None:
+                    self.breaks[(a, k)] = s
+                    bisect.insort(self.occ[a], (s, s + br.minutes))
+
+    @staticmethod
+    def _conflict(lst: Sequence[Interval], s: int, e: int) -> int | None:
+        """End of some interval in ``lst`` overlapping ``[s, e)``, or None."""
+        i = bisect.bisect_left(lst, (s, -_INF))
+        if i > 0 and lst[i - 1][1] > s:
+            return lst[i - 1][1]
+        while i < len(lst) and lst[i][0] < e:
+            if lst[i][1] > s and lst[i][1] > lst[i][0]:
+                return lst[i][1]
+            i += 1
+        return None
+
+    def conflict(self, a: int, s: int, e: int, *, skip_day: int | None = None) -> int | None:
+        c = self._conflict(self.occ[a], s, e)
+        if c is not None:
+            return c
+        if skip_day is None:
+            return self._conflict(self.travel_flat[a], s, e)
+        for (aa, d), lst in self.travel.items():
+            if aa == a and d != skip_day:
+                c = self._conflict(lst, s, e)
+                if c is not None:
+                    return c
+        return None
+
+    def earliest_fit(self, a: int, lo: int, hi: int, size: int) -> int | None:
+        s = lo
+        while s + size <= hi:
+            c = self.conflict(a, s, s + size)
+            if c is None:
+                return s
+            s = max(c, s + 1)
+        return None
+
+    def day_cap(self, a: int, day: int) -> int:
+        cap = self.comp.calendars[a].max_per_day
+        return _INF if cap is None else cap - self.load[(a, day)]
+
+    def visit_travel(
+        self, a: int, day: int, s: int, e: int, job: Job
+    ) -> list[Interval] | None:
+        """Travel intervals of the day with a visit at ``[s, e)`` added, or None if they clash."""
+        visits = sorted([*self.visits[(a, day)], (s, e, job.location)], key=lambda v: v[0])
+        before, back = day_travel(self.comp, a, visits)  # type: ignore[arg-type]
+        intervals = [(v[0] - t, v[0]) for v, t in zip(visits, before, strict=True) if t]
+        if back:
+            intervals.append((visits[-1][1], visits[-1][1] + back))
+        for ts, te in intervals:
+            if ts < 0 or te > self.comp.horizon:
+                return None
+            if ts < e and s < te:
+                return None
+            if self._conflict(self.occ[a], ts, te) is not None:
+                return None
+        return sorted(intervals)
+
+    def place(self, a: int, job: Job, pieces: list[Piece], travel: list[Interval] | None) -> None:
+        cal = self.comp.calendars[a]
+        for p in pieces:
+            bisect.insort(self.occ[a], (p.start, p.start + p.size))
+            self.load[(a, cal.day_of(p.start))] += p.size
+        if job.location is not None and travel is not None:
+            day = cal.day_of(pieces[0].start)
+            p = pieces[0]
+            self.visits[(a, day)].append((p.start, p.start + p.size, job.location))
+            self.travel[(a, day)] = travel
+            self.travel_flat[a] = sorted(
+                iv for (aa, _), lst in self.travel.items() if aa == a for iv in lst
+            )
+
+
+def _try_single(state: _State, job: Job, a: int, lb: int) -> tuple[list[Piece], list[Interval] | None] | None:
+    comp = state.comp
+    for r in job.regions.get(a, []):
+        if r.end <= lb or r.end - max(r.start, lb) < job.duration:
+            continue
+        if state.day_cap(a, r.day) < job.duration:
+            continue
+        lo = max(r.start, lb)
+        if job.location is None:
+            s = state.earliest_fit(a, lo, r.end, job.duration)
+            if s is not None:
+                return [Piece(a, s, job.duration)], None
+            continue
+        offsets = {0}
+        home = comp.calendars[a].assistant.home
+        offsets.add(comp.travel_minutes(a, home, job.location))
+        for _, _, loc in state.visits[(a, r.day)]:
+            offsets.add(comp.travel_minutes(a, loc, job.location))  # type: ignore[arg-type]
+        bases = {lo}
+        for lst in (state.occ[a], state.travel_flat[a]):
+            for _, e in lst:
+                if lo <= e < r.end:
+                    bases.add(e)
+        for s in sorted({b + o for b in bases for o in offsets}):
+            e = s + job.duration
+            if s < lo or e > r.end:
+                continue
+            if state.conflict(a, s, e, skip_day=r.day) is not None:
+                continue
+            travel = state.visit_travel(a, r.day, s, e, job)
+            if travel is not None:
+                return [Piece(a, s, job.duration)], travel
+    return None
+
+
+def _gaps(state: _State, a: int, lo: int, hi: int) -> list[Interval]:
+    out: list[Interval] = []
+    busy = sorted(
+        [iv for iv in state.occ[a] if iv[1] > lo and iv[0] < hi]
+        + [iv for iv in state.travel_flat[a] if iv[1] > lo and iv[0] < hi]
+    )
+    cur = lo
+    for s, e in busy:
+        if s > cur:
+            out.append((cur, min(s, hi)))
+        cur = max(cur, e)
+    if cur < hi:
+        out.append((cur, hi))
+    return out
+
+
+def _try_split(state: _State, job: Job, a: int, lb: int) -> list[Piece] | None:
+    remaining = job.duration
+    pieces: list[Piece] = []
+    load: dict[int, int] = defaultdict(int)
+    for r in job.regions.get(a, []):
+        if r.end <= lb:
+            continue
+        for gs, ge in _gaps(state, a, max(r.start, lb), r.end):
+            if remaining == 0 or len(pieces) >= job.chunks:
+                break
+            room = min(ge - gs, state.day_cap(a, r.day) - load[r.day])
+            if room < job.min_chunk:
+                continue
+            take = min(remaining, room)
+            if 0 < remaining - take < job.min_chunk:
+                take = remaining - job.min_chunk
+            if len(pieces) == job.chunks - 1 and take < remaining:
+                continue
+            if take < job.min_chunk:
+                continue
+            pieces.append(Piece(a, gs, take))
+            load[r.day] += take
+            remaining -= take
+        if remaining == 0:
+            return pieces
+    return None
+
+
+def _fits_previous(state: _State, job: Job) -> bool:
+    a = job.prev[0].assistant
+    if any(p.assistant != a for p in job.prev) or len(job.prev) > job.chunks:
+        return False
+    if sum(p.size for p in job.prev) != job.duration or (not job.split and len(job.prev) != 1):
+        return False
+    cal = state.comp.calendars[a]
+    for p in job.prev:
+        inside = any(
+            r.start <= p.start and p.start + p.size <= r.end for r in job.regions.get(a, [])
+        )
+        if not inside or p.size < job.min_chunk or p.start < state.comp.earliest:
+            return False
+        if state.conflict(a, p.start, p.start + p.size) is not None:
+            return False
+        if state.day_cap(a, cal.day_of(p.start)) < p.size:
+            return False
+    return job.location is None or _prev_travel(state, job) is not None
+
+
+def _prev_travel(state: _State, job: Job) -> list[Interval] | None:
+    if job.location is None:
+        return None
+    p = job.prev[0]
+    day = state.comp.calendars[p.assistant].day_of(p.start)
+    return state.visit_travel(p.assistant, day, p.start, p.start + p.size, job)
+
+
+def _decode(comp: Compiled, order: Sequence[Job]) -> tuple[Placement, Breaks]:
+    state = _State(comp)
+    placement: Placement = {}
+    for job in comp.jobs:
+        if job.fixed:
+            (a, regs), = job.regions.items()
+            piece = Piece(a, regs[0].start, job.duration)
+            travel = None
+            if job.location is not None:
+                day = comp.calendars[a].day_of(piece.start)
+                travel = state.visit_travel(a, day, piece.start, piece.start + piece.size, job)
+                if travel is None:
+                    travel = state.travel.get((a, day), [])
+            state.place(a, job, [piece], travel)
+            placement[job.key] = [piece]
+    in_group: dict[str, int] = defaultdict(int)
+    for job in order:  # stable re-planning: keep previous positions that still fit
+        if job.prev and not job.preds and _fits_previous(state, job):
+            state.place(job.prev[0].assistant, job, list(job.prev), _prev_travel(state, job))
+            placement[job.key] = list(job.prev)
+            if job.group is not None:
+                in_group[job.group] += 1
+    for job in order:
+        if job.key in placement:
+            continue
+        if job.group is not None and in_group[job.group] >= comp.groups.get(job.group, 0):
+            continue
+        lb = comp.earliest
+        ok = True
+        for pred_id in job.preds:
+            for pred in comp.by_task.get(pred_id, []):
+                placed = placement.get(pred.key)
+                if not placed:
+                    ok = False
+                    break
+                lb = max(lb, max(p.start + p.size for p in placed))
+        if not ok:
+            continue
+        best: tuple[int, int, list[Piece], list[Interval] | None, int] | None = None
+        for a in job.regions:
+            travel: list[Interval] | None = None
+            if job.split:
+                pieces = _try_split(state, job, a, lb)
+            else:
+                got = _try_single(state, job, a, lb)
+                pieces, travel = got if got else (None, None)
+            if not pieces:
+                continue
+            finish = max(p.start + p.size for p in pieces)
+            drive = sum(e - s for s, e in travel) if travel else 0
+            if best is None or (finish, drive) < (best[0], best[1]):
+                best = (finish, drive, pieces, travel, a)
+        if best is None:
+            continue
+        _, _, pieces, travel, a = best
+        state.place(a, job, pieces, travel)
+        placement[job.key] = pieces
+        if job.group is not None:
+            in_group[job.group] += 1
+    return placement, state.breaks
+
+
+def _due(comp: Compiled, job: Job) -> int:
+    if job.deadline is not None:
+        return job.deadline
+    if job.allowed and (job.hard or job.group is not None):
+        return max(e for _, e in job.allowed)
+    return comp.horizon + 10**6
+
+
+def _topological(comp: Compiled, jobs: list[Job], key: Callable[[Job], tuple[float, ...]]) -> list[Job]:
+    """Jobs sorted by ``key`` but never before a predecessor (Kahn's algorithm)."""
+    by_task: dict[str, list[Job]] = defaultdict(list)
+    for j in jobs:
+        by_task[j.task_id].append(j)
+    waiting = {j.key: sum(len(by_task.get(p, [])) for p in j.preds) for j in jobs}
+    succ: dict[str, list[Job]] = defaultdict(list)
+    for j in jobs:
+        for p in j.preds:
+            for pj in by_task.get(p, []):
+                succ[pj.key].append(j)
+    heap = [(key(j), j.key, j) for j in jobs if waiting[j.key] == 0]
+    heapq.heapify(heap)
+    out: list[Job] = []
+    while heap:
+        _, _, j = heapq.heappop(heap)
+        out.append(j)
+        for s in succ[j.key]:
+            waiting[s.key] -= 1
+            if waiting[s.key] == 0:
+                heapq.heappush(heap, (key(s), s.key, s))
+    seen = {j.key for j in out}
+    out += [j for j in jobs if j.key not in seen]  # cycles: tried last, will stay unplanned
+    return out
+
+
+def _rules(comp: Compiled, jobs: list[Job]) -> list[Callable[[Job], tuple[float, ...]]]:
+    mean_p = sum(j.duration for j in jobs) / max(1, len(jobs))
+
+    def atc(j: Job) -> tuple[float, ...]:
+        slack = max(0.0, _due(comp, j) - j.duration - comp.earliest)
+        return (-(j.weight / j.duration) * math.exp(-slack / (2.0 * mean_p)),)
+
+    return [
+        lambda j: (_due(comp, j), -j.weight),
+        lambda j: (-j.weight, _due(comp, j)),
+        lambda j: (j.duration / j.weight, _due(comp, j)),
+        atc,
+    ]
+
+
+def greedy_placement(
+    comp: Compiled, *, improve_s: float = 0.0, seed: int = 0
+) -> tuple[Placement, Breaks, int]:
+    """The best greedy placement found, its break positions and its objective."""
+    jobs = [j for j in comp.jobs if not j.fixed and j.regions]
+    best: tuple[int, Placement, Breaks, list[Job]] | None = None
+    for rule in _rules(comp, jobs):
+        order = _topological(comp, jobs, rule)
+        placement, breaks = _decode(comp, order)
+        value = evaluate(comp, placement)
+        if best is None or value < best[0]:
+            best = (value, placement, breaks, order)
+    if best is None:  # no jobs at all
+        placement, breaks = _decode(comp, [])
+        return placement, breaks, evaluate(comp, placement)
+    value, placement, breaks, order = best
+    if improve_s > 0 and len(order) > 1:
+        value, placement, breaks = _local_search(
+            comp, order, value, placement, breaks, improve_s * 0.3, seed
+        )
+        placement = _polish_runs(comp, placement, improve_s * 0.7, seed)
+        value = evaluate(comp, placement)
+    return placement, breaks, value
+
+
+def _runs(comp: Compiled, placement: Placement) -> list[tuple[int, int, list[Job]]]:
+    """Maximal back-to-back sequences of single-piece desk jobs that may be freely reordered.
+
+    A job belongs to a run only if one of its regions covers the whole run, it is
+    no visit, and it has no predecessor or successor: then any order of the run's
+    jobs is feasible and changes nothing outside the run.
+    """
+    linked = {p for j in comp.jobs for p in j.preds} | {j.task_id for j in comp.jobs if j.preds}
+    by_assistant: dict[int, list[tuple[int, Job]]] = defaultdict(list)
+    for job in comp.jobs:
+        pieces = placement.get(job.key) or []
+        if job.fixed or len(pieces) != 1 or job.location is not None or job.task_id in linked:
+            continue
+        by_assistant[pieces[0].assistant].append((pieces[0].start, job))
+    runs: list[tuple[int, int, list[Job]]] = []
+    for a, items in by_assistant.items():
+        items.sort(key=lambda x: x[0])
+        cur: list[Job] = []
+        start = end = 0
+        for s, job in items + [(-1, items[0][1])]:
+            if cur and s == end:
+                cand = [*cur, job]
+                lo, hi = start, end + job.duration
+                if all(
+                    any(r.start <= lo and hi <= r.end for r in j.regions.get(a, [])) for j in cand
+                ):
+                    cur, end = cand, hi
+                    continue
+            if len(cur) > 1:
+                runs.append((a, start, cur))
+            if s < 0:
+                break
+            cur, start, end = [job], s, s + job.duration
+            if not any(r.start <= s and end <= r.end for r in job.regions.get(a, [])):
+                cur = []
+    return runs
+
+
+def _polish_runs(comp: Compiled, placement: Placement, budget: float, seed: int) -> Placement:
+    """Iterated local search (swap + insertion, random restarts) inside each run.
+
+    Reordering inside a run keeps every other block in place, so a move is
+    scored in O(run length) from tardiness and re-plan deviation alone; that is
+    fast enough for tens of thousands of moves where a full re-decode manages a
+    few hundred.
+    """
+    runs = _runs(comp, placement)
+    if not runs or budget <= 0:
+        return placement
+    rng = random.Random(seed)
+    stop = _time.perf_counter() + budget
+    out = dict(placement)
+    w = comp.weights
+    share = budget / sum(len(r[2]) for r in runs)
+    for a, t0, jobs in runs:
+        n = len(jobs)
+        dur = [j.duration for j in jobs]
+        due = [j.deadline if j.deadline is not None else _INF for j in jobs]
+        wt = [w.tardiness * j.weight for j in jobs]
+        prev = [j.prev[0].start if j.prev and j.prev[0].assistant == a and len(j.prev) == 1 else None for j in jobs]
+
+        def cost(order: list[int]) -> int:
+            t = t0
+            total = 0
+            for i in order:
+                if prev[i] is not None and prev[i] != t:
+                    total += w.moved
+                t += dur[i]
+                if t > due[i]:
+                    total += wt[i] * (t - due[i])
+            return total
+
+        def descend(order: list[int], value: int) -> tuple[list[int], int]:
+            improved = True
+            while improved and _time.perf_counter() < stop:
+                improved = False
+                for i in range(n):
+                    for j in range(n):
+                        if i == j:
+                            continue
+                        cand = order[:]
+                        cand.insert(j, cand.pop(i))
+                        cv = cost(cand)
+                        if cv < value:
+                            order, value, improved = cand, cv, True
+                        if j > i:
+                            cand = order[:]
+                            cand[i], cand[j] = cand[j], cand[i]
+                            cv = cost(cand)
+                            if cv < value:
+                                order, value, improved = cand, cv, True
+            return order, value
+
+        run_stop = min(stop, _time.perf_counter() + share * n)
+        best = list(range(n))
+        best_value = cost(best)
+        if best_value == 0:
+            continue
+        cur, cur_value = descend(best, best_value)
+        while _time.perf_counter() < run_stop and best_value > 0:
+            if cur_value < best_value:
+                best, best_value = cur, cur_value
+            cur = best[:]
+            for _ in range(rng.randint(2, 4)):  # perturb: a few random insertions
+                i, j = rng.randrange(n), rng.randrange(n)
+                cur.insert(j, cur.pop(i))
+            cur, cur_value = descend(cur, cost(cur))
+        if cur_value < best_value:
+            best, best_value = cur, cur_value
+        t = t0
+        for i in best:
+            out[jobs[i].key] = [Piece(a, t, dur[i])]
+            t += dur[i]
+    return out
+
+
+def _local_search(
+    comp: Compiled,
+    order: list[Job],
+    value: int,
+    placement: Placement,
+    breaks: Breaks,
+    budget: float,
+    seed: int,
+) -> tuple[int, Placement, Breaks]:
+    """Pairwise interchange and insertion on the job order, first improvement, until time runs out."""
+    deadline = _time.perf_counter() + budget
+    rng = random.Random(seed)
+    n = len(order)
+    improved = True
+    while improved and _time.perf_counter() < deadline:
+        improved = False
+        moves = [(i, i + 1, "swap") for i in range(n - 1)]
+        extra = [(i, j, kind) for i in range(n) for j in range(i + 2, n) for kind in ("swap", "move")]
+        rng.shuffle(extra)
+        for i, j, kind in moves + extra:
+            if _time.perf_counter() >= deadline:
+                break
+            cand = list(order)
+            if kind == "swap":
+                cand[i], cand[j] = cand[j], cand[i]
+            else:
+                cand.insert(i, cand.pop(j))
+            cand_placement, cand_breaks = _decode(comp, cand)
+            cand_value = evaluate(comp, cand_placement)
+            if cand_value < value:
+                order, value, placement, breaks = cand, cand_value, cand_placement, cand_breaks
+                improved = True
+                break
+    return value, placement, breaks
+
+
+def greedy_plan(
+    problem: PlanningProblem,
+    *,
+    now: datetime,
+    limits: PlanLimits | None = None,
+    travel: TravelModel | None = None,
+    improve: bool = False,
+) -> Plan:
+    """Plan with the greedy alone (no CP-SAT): fast, feasible, explained, not optimal.
+
+    With ``improve`` the local search runs for ``limits.improve_s`` seconds.
+    """
+    from va_engine.planner.explain import assemble_plan
+
+    limits = limits or PlanLimits()
+    started = _time.perf_counter()
+    comp = compile_problem(
+        problem, now=now, weights=limits.weights, max_chunks=limits.max_chunks, travel=travel
+    )
+    placement, _, value = greedy_placement(
+        comp, improve_s=limits.improve_s if improve else 0.0, seed=limits.seed
+    )
+    return assemble_plan(
+        comp,
+        placement,
+        status=PlanStatus.HEURISTIC,
+        solver="greedy",
+        objective=float(value),
+        bound=None,
+        seconds=_time.perf_counter() - started,
+    )

@@ -1,0 +1,1083 @@
+"""Day/week planning with CP-SAT: the problem compiled to minutes, the model, and its solve.
+
+The problem is first *compiled*: every datetime becomes whole minutes from
+``problem.start`` (computed in UTC, so DST days are 23 or 25 hours long), every
+assistant gets her free segments (working hours minus busy time, cut at local
+midnight) and every task gets, per eligible assistant, the *regions* where it may
+run (its windows ∩ client reachability ∩ release/hard deadline ∩ free segments).
+The greedy baseline and the explanations read the same compiled form, so all
+three agree on what "possible" means; the validator deliberately does not.
+
+The CP-SAT model then has, per piece of a task (one piece, or up to
+``max_chunks`` for a splittable task), a shared start/size/end and one optional
+interval per eligible assistant; a region literal pins the piece inside one
+region (and so one day). Per assistant one NoOverlap holds blocked time, breaks
+(flexible intervals), pieces and travel intervals. Visits are routed inside the
+model: per assistant-day an ``AddCircuit`` over the candidate visits with the
+home base as depot; an arc i→j forces ``end_i + travel ≤ start_j`` and the
+travel before each visit is an interval in the NoOverlap, so desk work can fill
+the rest of a gap between visits but never the drive.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import time as _time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from ortools.sat.python import cp_model
+
+from va_engine.model import Assistant, Location, Plan, PlanningProblem, PlanStatus, expand_windows
+from va_engine.planner.params import ObjectiveWeights, PlanLimits
+from va_engine.planner.travel import HaversineTravel, TravelModel
+
+__all__ = [
+    "AssistantCalendar",
+    "BreakSlot",
+    "Compiled",
+    "Job",
+    "Piece",
+    "Placement",
+    "Region",
+    "SolveOutcome",
+    "compile_problem",
+    "day_travel",
+    "evaluate",
+    "solve_cpsat",
+]
+
+Interval = tuple[int, int]
+
+
+class Region(NamedTuple):
+    """Where a piece may lie: ``[start, end)`` inside one free segment of one day."""
+
+    start: int
+    end: int
+    day: int
+
+
+class BreakSlot(NamedTuple):
+    """A flexible break: it starts somewhere in ``[lo, hi]`` and lasts ``minutes``."""
+
+    lo: int
+    hi: int
+    minutes: int
+    day: int
+
+
+class Piece(NamedTuple):
+    """One placed piece of a job: assistant index, start minute, size in minutes."""
+
+    assistant: int
+    start: int
+    size: int
+
+
+@dataclass
+class AssistantCalendar:
+    """One assistant in minutes: free segments, blocked time, days, breaks."""
+
+    assistant: Assistant
+    days: list[Interval]
+    segments: list[Region]
+    blocked: list[Interval]
+    breaks: list[BreakSlot]
+    max_per_day: int | None
+    has_days: bool
+
+    def day_of(self, minute: int) -> int:
+        """Index of the (local) day holding ``minute``; the last day for the horizon end."""
+        starts = [d[0] for d in self.days]
+        return max(0, bisect.bisect_right(starts, minute) - 1)
+
+
+@dataclass
+class Job:
+    """Something to place: a task, the rest of a partly frozen task, a habit session or a frozen block."""
+
+    key: str
+    task_id: str
+    duration: int
+    weight: int
+    split: bool
+    min_chunk: int
+    max_chunks: int
+    deadline: int | None
+    hard: bool
+    location: Location | None
+    client_id: str | None
+    kind: str
+    preds: tuple[str, ...]
+    regions: dict[int, list[Region]]
+    group: str | None = None
+    fixed: bool = False
+    prev: list[Piece] = field(default_factory=list)
+    allowed: list[Interval] = field(default_factory=list)
+    eligible: list[int] = field(default_factory=list)
+
+    @property
+    def chunks(self) -> int:
+        if not self.split:
+            return 1
+        return max(1, min(self.max_chunks, self.duration // self.min_chunk))
+
+
+#: job key → placed pieces in time order (absent or empty: not planned).
+Placement = dict[str, list[Piece]]
+
+
+@dataclass
+class Compiled:
+    """The planning problem in minutes; shared by CP-SAT, greedy and explanations."""
+
+    problem: PlanningProblem
+    origin: datetime
+    horizon: int
+    earliest: int
+    calendars: list[AssistantCalendar]
+    jobs: list[Job]
+    groups: dict[str, int]
+    group_weight: dict[str, int]
+    weights: ObjectiveWeights
+    travel: TravelModel
+    _travel_cache: dict[tuple[int, float, float, float, float], int] = field(default_factory=dict)
+
+    def minutes_of(self, moment: datetime) -> int:
+        return minutes_between(self.origin, moment)
+
+    def moment(self, minute: int) -> datetime:
+        return self.origin + timedelta(minutes=minute)
+
+    def job(self, key: str) -> Job:
+        return self._by_key[key]
+
+    def __post_init__(self) -> None:
+        self._by_key = {j.key: j for j in self.jobs}
+        self.by_task: dict[str, list[Job]] = defaultdict(list)
+        for j in self.jobs:
+            self.by_task[j.task_id].append(j)
+
+    def travel_minutes(self, a: int, src: Location | None, dst: Location | None) -> int:
+        """Minutes for assistant ``a`` from ``src`` to ``dst``; 0 when either is unknown."""
+        if src is None or dst is None:
+            return 0
+        key = (a, src.lat, src.lon, dst.lat, dst.lon)
+        cached = self._travel_cache.get(key)
+        if cached is None:
+            mode = self.calendars[a].assistant.travel_mode
+            cached = int(self.travel.minutes(src, dst, mode))
+            self._travel_cache[key] = cached
+        return cached
+
+
+def minutes_between(a: datetime, b: datetime) -> int:
+    """Whole minutes from ``a`` to ``b`` in absolute time (UTC), never wall-clock time."""
+    return int((b.astimezone(UTC) - a.astimezone(UTC)).total_seconds() // 60)
+
+
+def _merge(intervals: Iterable[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    for s, e in sorted(i for i in intervals if i[1] > i[0]):
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
+
+
+def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    out: list[Interval] = []
+    b = _merge(b)
+    for s, e in a:
+        cur = s
+        for bs, be in b:
+            if be <= cur or bs >= e:
+                continue
+            if bs > cur:
+                out.append((cur, bs))
+            cur = max(cur, be)
+        if cur < e:
+            out.append((cur, e))
+    return out
+
+
+def _local_days(problem: PlanningProblem, tz: ZoneInfo) -> list[date]:
+    first = problem.start.astimezone(tz).date()
+    last = problem.end.astimezone(tz).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _calendar(
+    problem: PlanningProblem, assistant: Assistant, origin: datetime, horizon: int, earliest: int
+) -> AssistantCalendar:
+    tz = assistant.tz
+
+    def m(moment: datetime) -> int:
+        return max(0, min(horizon, minutes_between(origin, moment)))
+
+    busy = [
+        (m(b.start), m(b.end))
+        for b in problem.busy
+        if b.assistant_id in (None, assistant.id)
+    ]
+    if assistant.working_hours:
+        days: list[Interval] = []
+        for d in _local_days(problem, tz):
+            lo = m(datetime.combine(d, time(0), tzinfo=tz))
+            hi = m(datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
+            if lo < hi:
+                days.append((lo, hi))
+        work = _merge(
+            (m(w.start), m(w.end))
+            for w in expand_windows(assistant.working_hours, problem.start, problem.end, tz)
+        )
+    else:
+        days = [(0, horizon)]
+        work = [(0, horizon)]
+    free = _subtract(work, busy)
+    segments: list[Region] = []
+    for di, (dlo, dhi) in enumerate(days):
+        for s, e in _intersect(free, [(dlo, dhi)]):
+            segments.append(Region(s, e, di))
+    blocked = _subtract([(0, horizon)], [(r.start, r.end) for r in segments])
+    breaks: list[BreakSlot] = []
+    if assistant.working_hours:
+        for di, d in enumerate(_local_days(problem, tz)):
+            for rule in assistant.breaks:
+                lo = minutes_between(origin, datetime.combine(d, rule.earliest, tzinfo=tz))
+                hi = minutes_between(origin, datetime.combine(d, rule.latest, tzinfo=tz))
+                if not any(s <= lo and hi <= e for s, e in work):
+                    continue  # no work around this break window that day
+                lo = max(lo, earliest, 0)
+                hi = min(hi, horizon)
+                room = _intersect(free, [(lo, hi)])
+                if not any(e - s >= rule.minutes for s, e in room):
+                    continue  # busy all through the break window: nothing to protect
+                day = next((i for i, (a, b) in enumerate(days) if a <= lo < b), di)
+                breaks.append(BreakSlot(lo, hi - rule.minutes, rule.minutes, day))
+    return AssistantCalendar(
+        assistant=assistant,
+        days=days,
+        segments=segments,
+        blocked=blocked,
+        breaks=breaks,
+        max_per_day=assistant.max_minutes_per_day,
+        has_days=bool(assistant.working_hours),
+    )
+
+
+def _regions(
+    allowed: Sequence[Interval], cal: AssistantCalendar, need: int
+) -> list[Region]:
+    out: list[Region] = []
+    for seg in cal.segments:
+        for s, e in _intersect(allowed, [(seg.start, seg.end)]):
+            if e - s >= need:
+                out.append(Region(s, e, seg.day))
+    return out
+
+
+def _eligible(problem: PlanningProblem, assistant_id: str | None, skill: str | None) -> list[int]:
+    return [
+        i
+        for i, a in enumerate(problem.assistants)
+        if (assistant_id is None or a.id == assistant_id) and (skill is None or skill in a.skills)
+    ]
+
+
+def compile_problem(
+    problem: PlanningProblem,
+    *,
+    now: datetime,
+    weights: ObjectiveWeights | None = None,
+    max_chunks: int = 4,
+    travel: TravelModel | None = None,
+    previous: Plan | None = None,
+    frozen_until: datetime | None = None,
+) -> Compiled:
+    """Turn ``problem`` into minutes, regions and jobs (pure; raises nothing for bad tasks)."""
+    origin = problem.start.astimezone(UTC)
+    horizon = minutes_between(origin, problem.end)
+    earliest = max(0, minutes_between(origin, now))
+    if frozen_until is not None:
+        earliest = max(earliest, minutes_between(origin, frozen_until))
+    earliest = min(earliest, horizon)
+    calendars = [_calendar(problem, a, origin, horizon, earliest) for a in problem.assistants]
+    index = {a.id: i for i, a in enumerate(problem.assistants)}
+
+    def m(moment: datetime) -> int:
+        return minutes_between(origin, moment)
+
+    jobs: list[Job] = []
+    frozen_done: dict[str, int] = defaultdict(int)
+    frozen_starts: dict[str, list[int]] = defaultdict(list)
+    prev_pieces: dict[str, list[Piece]] = defaultdict(list)
+    task_ids = {t.id for t in problem.tasks}
+    habit_ids = {h.id for h in problem.habits}
+    if previous is not None:
+        for n, block in enumerate(sorted(previous.blocks, key=lambda b: b.start.astimezone(UTC))):
+            if block.assistant_id not in index:
+                continue
+            if block.task_id not in task_ids and block.task_id not in habit_ids:
+                continue
+            a = index[block.assistant_id]
+            s, e = m(block.start), m(block.end)
+            if frozen_until is not None and block.start < frozen_until:
+                cal = calendars[a]
+                day = cal.day_of(s)
+                frozen_done[block.task_id] += e - s
+                frozen_starts[block.task_id].append(s)
+                jobs.append(
+                    Job(
+                        key=f"frozen:{n}",
+                        task_id=block.task_id,
+                        duration=e - s,
+                        weight=1,
+                        split=False,
+                        min_chunk=e - s,
+                        max_chunks=1,
+                        deadline=None,
+                        hard=False,
+                        location=block.location,
+                        client_id=None,
+                        kind="frozen",
+                        preds=(),
+                        regions={a: [Region(s, e, day)]},
+                        fixed=True,
+                        eligible=[a],
+                    )
+                )
+            else:
+                prev_pieces[block.task_id].append(Piece(a, s, e - s))
+
+    for task in problem.tasks:
+        done = frozen_done.get(task.id, 0)
+        duration = task.duration_minutes - done
+        if duration <= 0 or (done and not task.splittable):
+            continue
+        lo = max(earliest, m(task.release) if task.release else 0)
+        hi = horizon
+        deadline = m(task.deadline) if task.deadline else None
+        if task.hard_deadline and deadline is not None:
+            hi = min(hi, deadline)
+        allowed: list[Interval] = [(lo, hi)] if lo < hi else []
+        if task.windows:
+            allowed = _intersect(allowed, _merge((m(w.start), m(w.end)) for w in task.windows))
+        client = problem.client(task.client_id)
+        if task.client_facing and client and client.agreement.reachability:
+            reach = expand_windows(
+                client.agreement.reachability, problem.start, problem.end, client.tz
+            )
+            allowed = _intersect(allowed, _merge((m(w.start), m(w.end)) for w in reach))
+        min_chunk = min(task.min_chunk_minutes, duration)
+        split = (
+            task.splittable
+            and task.location is None
+            and max_chunks >= 2
+            and duration >= 2 * min_chunk
+        )
+        if not split:
+            min_chunk = duration
+        eligible = _eligible(problem, task.assistant_id, task.skill)
+        regions = {a: _regions(allowed, calendars[a], min_chunk) for a in eligible}
+        jobs.append(
+            Job(
+                key=task.id,
+                task_id=task.id,
+                duration=duration,
+                weight=task.weight,
+                split=split,
+                min_chunk=min_chunk,
+                max_chunks=max_chunks,
+                deadline=None if task.hard_deadline else deadline,
+                hard=task.hard_deadline,
+                location=task.location,
+                client_id=task.client_id,
+                kind=task.kind,
+                preds=tuple(p for p in task.predecessors if p in task_ids),
+                regions={a: r for a, r in regions.items() if r},
+                prev=prev_pieces.get(task.id, []),
+                allowed=allowed,
+                eligible=eligible,
+            )
+        )
+
+    groups: dict[str, int] = {}
+    group_weight: dict[str, int] = {}
+    for habit in problem.habits:
+        eligible = _eligible(problem, habit.assistant_id, None)
+        tz = problem.assistants[eligible[0]].tz
+        frozen = frozen_starts.get(habit.id, [])
+        need = habit.times_per_week - len(frozen)
+        groups[habit.id] = max(0, need)
+        group_weight[habit.id] = habit.weight
+        if need <= 0:
+            continue
+        client = problem.client(habit.client_id)
+        reach: list[Interval] | None = None
+        if habit.kind in _client_facing() and client and client.agreement.reachability:
+            reach = _merge(
+                (m(w.start), m(w.end))
+                for w in expand_windows(
+                    client.agreement.reachability, problem.start, problem.end, client.tz
+                )
+            )
+        for d in _local_days(problem, tz):
+            dlo = m(datetime.combine(d, time(0), tzinfo=tz))
+            dhi = m(datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
+            if habit.windows:
+                occ = [
+                    (m(w.start), m(w.end))
+                    for w in (hw.on(d, tz) for hw in habit.windows)
+                    if w is not None
+                ]
+            else:
+                occ = [(dlo, dhi)]
+            allowed = _intersect(_merge(occ), [(max(earliest, 0), horizon)])
+            if reach is not None:
+                allowed = _intersect(allowed, reach)
+            regions = {a: _regions(allowed, calendars[a], habit.minutes) for a in eligible}
+            regions = {a: r for a, r in regions.items() if r}
+            if not allowed:
+                continue
+            if any(dlo <= f < dhi for f in frozen):
+                continue  # a session that day is already frozen
+            key = f"habit:{habit.id}:{d.isoformat()}"
+            prev = [
+                p for p in prev_pieces.get(habit.id, []) if dlo <= p.start < dhi
+            ][:1]
+            jobs.append(
+                Job(
+                    key=key,
+                    task_id=habit.id,
+                    duration=habit.minutes,
+                    weight=habit.weight,
+                    split=False,
+                    min_chunk=habit.minutes,
+                    max_chunks=1,
+                    deadline=None,
+                    hard=False,
+                    location=None,
+                    client_id=habit.client_id,
+                    kind=habit.kind,
+                    preds=(),
+                    regions=regions,
+                    group=habit.id,
+                    prev=prev,
+                    allowed=allowed,
+                    eligible=eligible,
+                )
+            )
+    return Compiled(
+        problem=problem,
+        origin=origin,
+        horizon=horizon,
+        earliest=earliest,
+        calendars=calendars,
+        jobs=jobs,
+        groups=groups,
+        group_weight=group_weight,
+        weights=weights or ObjectiveWeights(),
+        travel=travel or HaversineTravel(),
+    )
+
+
+def _client_facing() -> frozenset[str]:
+    from va_engine.model import CLIENT_FACING_KINDS
+
+    return CLIENT_FACING_KINDS
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def day_travel(
+    comp: Compiled, a: int, visits: Sequence[tuple[int, int, Location]]
+) -> tuple[list[int], int]:
+    """Travel before each visit (sorted by start) and the drive home after the last one."""
+    home = comp.calendars[a].assistant.home
+    before: list[int] = []
+    here = home
+    for _, _, loc in visits:
+        before.append(comp.travel_minutes(a, here, loc))
+        here = loc
+    back = comp.travel_minutes(a, here, home) if visits else 0
+    return before, back
+
+
+def visits_by_day(
+    comp: Compiled, placement: Placement
+) -> dict[tuple[int, int], list[tuple[int, int, Location]]]:
+    """Placed visits grouped by (assistant, day), each sorted by start."""
+    out: dict[tuple[int, int], list[tuple[int, int, Location]]] = defaultdict(list)
+    for key, pieces in placement.items():
+        job = comp.job(key)
+        if job.location is None:
+            continue
+        for p in pieces:
+            day = comp.calendars[p.assistant].day_of(p.start)
+            out[(p.assistant, day)].append((p.start, p.start + p.size, job.location))
+    for lst in out.values():
+        lst.sort(key=lambda v: v[0])
+    return out
+
+
+def evaluate(comp: Compiled, placement: Placement) -> int:
+    """The objective of ``placement`` in the model's integer units (the CP-SAT objective)."""
+    w = comp.weights
+    total = 0
+    planned_in_group: dict[str, int] = defaultdict(int)
+    client_days: set[tuple[int, int, str]] = set()
+    for job in comp.jobs:
+        pieces = placement.get(job.key) or []
+        if job.fixed:
+            continue
+        if job.group is not None:
+            planned_in_group[job.group] += 1 if pieces else 0
+        elif not pieces:
+            total += w.unplanned * job.weight
+            continue
+        if not pieces:
+            continue
+        end = max(p.start + p.size for p in pieces)
+        if job.deadline is not None and end > job.deadline:
+            total += w.tardiness * job.weight * (end - job.deadline)
+        total += w.chunk * (len(pieces) - 1)
+        if job.client_id is not None:
+            for p in pieces:
+                client_days.add((p.assistant, comp.calendars[p.assistant].day_of(p.start), job.client_id))
+        for k, prev in enumerate(job.prev):
+            if k >= len(pieces) or pieces[k] != prev:
+                total += w.moved
+    for group, need in comp.groups.items():
+        total += w.unplanned * comp.group_weight[group] * max(0, need - planned_in_group[group])
+    total += w.client_day * len(client_days)
+    for (a, _day), visits in visits_by_day(comp, placement).items():
+        before, back = day_travel(comp, a, visits)
+        total += w.travel * (sum(before) + back)
+    return total
+
+
+# --------------------------------------------------------------------------- CP-SAT
+
+
+@dataclass
+class SolveOutcome:
+    """What CP-SAT found: a placement (None if none), its status, objective and bound."""
+
+    placement: Placement | None
+    status: PlanStatus
+    objective: float | None
+    bound: float | None
+    seconds: float
+    breaks: dict[tuple[int, int], int]
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
+    def __init__(self, report: Callable[[float, float | None], None]) -> None:
+        super().__init__()
+        self._report = report
+
+    def on_solution_callback(self) -> None:
+        self._report(float(self.ObjectiveValue()), float(self.BestObjectiveBound()))
+
+
+@dataclass
+class _PieceVars:
+    start: cp_model.IntVar
+    size: cp_model.LinearExprT
+    end: cp_model.IntVar
+    present: cp_model.LinearExprT
+    on: dict[int, cp_model.IntVar]
+    region: dict[tuple[int, int], cp_model.IntVar]
+    day: dict[tuple[int, int], cp_model.IntVar]
+
+
+def solve_cpsat(
+    comp: Compiled,
+    limits: PlanLimits,
+    *,
+    hint: Placement | None = None,
+    hint_breaks: dict[tuple[int, int], int] | None = None,
+    progress: Callable[[float, float | None], None] | None = None,
+) -> SolveOutcome:
+    """Build and solve the CP-SAT model; the result is None-placement if nothing was found."""
+    started = _time.perf_counter()
+    model = cp_model.CpModel()
+    w = comp.weights
+    horizon = comp.horizon
+    objective: list[cp_model.LinearExprT] = []
+    constant = 0
+    overlap: dict[int, list[cp_model.IntervalVar]] = defaultdict(list)
+    for a, cal in enumerate(comp.calendars):
+        for s, e in cal.blocked:
+            overlap[a].append(model.NewIntervalVar(s, e - s, e, f"blocked{a}_{s}"))
+    break_vars: dict[tuple[int, int], cp_model.IntVar] = {}
+    for a, cal in enumerate(comp.calendars):
+        for n, br in enumerate(cal.breaks):
+            start = model.NewIntVar(br.lo, br.hi, f"break{a}_{n}")
+            overlap[a].append(model.NewFixedSizeIntervalVar(start, br.minutes, f"brk{a}_{n}"))
+            break_vars[(a, n)] = start
+
+    pieces: dict[str, list[_PieceVars]] = {}
+    presence: dict[str, cp_model.LinearExprT] = {}
+    day_lits: dict[tuple[int, int], list[tuple[Job, _PieceVars]]] = defaultdict(list)
+    tardiness: dict[str, cp_model.IntVar] = {}
+    keep_vars: list[tuple[cp_model.IntVar, Piece, str, int]] = []
+    on_job: dict[tuple[str, int], cp_model.IntVar] = {}
+
+    for job in comp.jobs:
+        if not job.regions:
+            if not job.fixed:
+                constant += w.unplanned * job.weight if job.group is None else 0
+            presence[job.key] = 0
+            pieces[job.key] = []
+            continue
+        lo = min(r.start for rs in job.regions.values() for r in rs)
+        hi = max(r.end for rs in job.regions.values() for r in rs)
+        plist: list[_PieceVars] = []
+        for k in range(job.chunks):
+            if job.chunks == 1:
+                dom = cp_model.Domain.FromIntervals(
+                    [[r.start, r.end - job.duration] for rs in job.regions.values() for r in rs]
+                )
+                start = model.NewIntVarFromDomain(dom, f"s_{job.key}_{k}")
+                size: cp_model.LinearExprT = job.duration
+            else:
+                start = model.NewIntVar(lo, hi, f"s_{job.key}_{k}")
+                size_var = model.NewIntVar(0, job.duration, f"d_{job.key}_{k}")
+                size = size_var
+            end = model.NewIntVar(lo, hi, f"e_{job.key}_{k}")
+            model.Add(end == start + size)
+            on: dict[int, cp_model.IntVar] = {}
+            region: dict[tuple[int, int], cp_model.IntVar] = {}
+            day: dict[tuple[int, int], cp_model.IntVar] = {}
+            for a, regs in job.regions.items():
+                lits = []
+                by_day: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+                for n, r in enumerate(regs):
+                    lit = model.NewBoolVar(f"r_{job.key}_{k}_{a}_{n}")
+                    model.Add(start >= r.start).OnlyEnforceIf(lit)
+                    model.Add(end <= r.end).OnlyEnforceIf(lit)
+                    region[(a, n)] = lit
+                    lits.append(lit)
+                    by_day[r.day].append(lit)
+                if len(lits) == 1:
+                    x = lits[0]
+                else:
+                    x = model.NewBoolVar(f"x_{job.key}_{k}_{a}")
+                    model.Add(sum(lits) == x)
+                on[a] = x
+                for d, dl in by_day.items():
+                    if len(dl) == 1:
+                        day[(a, d)] = dl[0]
+                    else:
+                        y = model.NewBoolVar(f"y_{job.key}_{k}_{a}_{d}")
+                        model.Add(sum(dl) == y)
+                        day[(a, d)] = y
+                overlap[a].append(model.NewOptionalIntervalVar(start, size, end, x, f"i_{job.key}_{k}_{a}"))
+            if len(on) == 1:
+                present: cp_model.LinearExprT = next(iter(on.values()))
+            else:
+                pv = model.NewBoolVar(f"c_{job.key}_{k}")
+                model.Add(sum(on.values()) == pv)
+                present = pv
+            pvars = _PieceVars(start, size, end, present, on, region, day)
+            plist.append(pvars)
+            for a, d in day:
+                day_lits[(a, d)].append((job, pvars))
+        pieces[job.key] = plist
+        presence[job.key] = plist[0].present
+        if job.fixed:
+            model.Add(plist[0].present == 1)
+        if len(plist) > 1:
+            for k in range(1, len(plist)):
+                model.Add(plist[k].present <= plist[k - 1].present)
+                model.Add(plist[k].start >= plist[k - 1].end).OnlyEnforceIf(_lit(plist[k].present))
+            model.Add(sum(p.size for p in plist) == job.duration * plist[0].present)
+            for p in plist:
+                model.Add(p.size >= job.min_chunk * p.present)
+                model.Add(p.size <= job.duration * p.present)
+            objective.append(w.chunk * sum(p.present for p in plist[1:]))
+            if len(job.regions) > 1:
+                for a in job.regions:
+                    y = model.NewBoolVar(f"on_{job.key}_{a}")
+                    on_job[(job.key, a)] = y
+                    for p in plist:
+                        model.AddImplication(p.on[a], y)
+                model.Add(sum(on_job[(job.key, a)] for a in job.regions) <= 1)
+        if not job.fixed and job.group is None:
+            objective.append(w.unplanned * job.weight * (1 - plist[0].present))
+        if job.deadline is not None and hi > job.deadline:
+            t = model.NewIntVar(0, hi - job.deadline, f"t_{job.key}")
+            for p in plist:
+                model.Add(t >= p.end - job.deadline).OnlyEnforceIf(_lit(p.present))
+            tardiness[job.key] = t
+            objective.append(w.tardiness * job.weight * t)
+        for k, prev in enumerate(job.prev):
+            if k >= len(plist) or prev.assistant not in plist[k].on:
+                constant += w.moved
+                continue
+            keep = model.NewBoolVar(f"keep_{job.key}_{k}")
+            pv = plist[k]
+            model.AddImplication(keep, pv.on[prev.assistant])
+            model.Add(pv.start == prev.start).OnlyEnforceIf(keep)
+            model.Add(pv.size == prev.size).OnlyEnforceIf(keep)
+            objective.append(w.moved * (1 - keep))
+            keep_vars.append((keep, prev, job.key, k))
+
+    for group, need in comp.groups.items():
+        members = [presence[j.key] for j in comp.jobs if j.group == group]
+        if members:
+            model.Add(sum(members) <= need)
+        objective.append(w.unplanned * comp.group_weight[group] * (need - sum(members)))
+
+    # predecessors: every piece of a job after every piece of each predecessor
+    for job in comp.jobs:
+        for pred_id in job.preds:
+            for pred in comp.by_task.get(pred_id, []):
+                if not pred.fixed:
+                    model.Add(presence[job.key] <= presence[pred.key])
+                for pj in pieces[job.key]:
+                    for pp in pieces[pred.key]:
+                        model.Add(pj.start >= pp.end).OnlyEnforceIf(
+                            [_lit(pj.present), _lit(pp.present)]
+                        )
+
+    # per (assistant, day): max minutes, client-days, visit circuits
+    travel_before: dict[tuple[str, int], list[tuple[cp_model.IntVar, int]]] = defaultdict(list)
+    travel_back: dict[tuple[str, int], list[tuple[cp_model.IntVar, int]]] = defaultdict(list)
+    arcs_all: dict[tuple[int, int], dict[tuple[int, int], cp_model.IntVar]] = {}
+    client_day_vars: dict[tuple[int, int, str], cp_model.IntVar] = {}
+    for (a, d), members in day_lits.items():
+        cal = comp.calendars[a]
+        if cal.max_per_day is not None:
+            terms: list[cp_model.LinearExprT] = []
+            for job, pv in members:
+                lit = pv.day[(a, d)]
+                if isinstance(pv.size, int):
+                    terms.append(pv.size * lit)
+                else:
+                    z = model.NewIntVar(0, job.duration, f"z_{job.key}_{a}_{d}")
+                    model.Add(z == pv.size).OnlyEnforceIf(lit)
+                    model.Add(z == 0).OnlyEnforceIf(lit.Not())
+                    terms.append(z)
+            model.Add(sum(terms) <= cal.max_per_day)
+        for job, pv in members:
+            if job.client_id is None or job.fixed:
+                continue
+            ck = (a, d, job.client_id)
+            if ck not in client_day_vars:
+                client_day_vars[ck] = model.NewBoolVar(f"cd_{a}_{d}_{job.client_id}")
+                objective.append(w.client_day * client_day_vars[ck])
+            model.AddImplication(pv.day[(a, d)], client_day_vars[ck])
+        visits = [(job, pv) for job, pv in members if job.location is not None]
+        if not visits:
+            continue
+        home = cal.assistant.home
+        used = model.NewBoolVar(f"used_{a}_{d}")
+        arcs: list[tuple[int, int, cp_model.LiteralT]] = [(0, 0, used.Not())]
+        arc_vars: dict[tuple[int, int], cp_model.IntVar] = {}
+        for i, (job, pv) in enumerate(visits, start=1):
+            lit = pv.day[(a, d)]
+            model.AddImplication(lit, used)
+            arcs.append((i, i, lit.Not()))
+            t_out = comp.travel_minutes(a, home, job.location)
+            t_in = comp.travel_minutes(a, job.location, home)
+            go = model.NewBoolVar(f"go_{a}_{d}_{i}")
+            back = model.NewBoolVar(f"back_{a}_{d}_{i}")
+            arcs += [(0, i, go), (i, 0, back)]
+            arc_vars[(0, i)] = go
+            arc_vars[(i, 0)] = back
+            travel_before[(job.key, a)].append((go, t_out))
+            travel_back[(job.key, a)].append((back, t_in))
+            objective.append(w.travel * (t_out * go + t_in * back))
+        for i, (ji, pi) in enumerate(visits, start=1):
+            for j, (jj, pj) in enumerate(visits, start=1):
+                if i == j:
+                    continue
+                t = comp.travel_minutes(a, ji.location, jj.location)
+                lit = model.NewBoolVar(f"arc_{a}_{d}_{i}_{j}")
+                arcs.append((i, j, lit))
+                arc_vars[(i, j)] = lit
+                model.Add(pi.end + t <= pj.start).OnlyEnforceIf(lit)
+                travel_before[(jj.key, a)].append((lit, t))
+                if t:
+                    objective.append(w.travel * t * lit)
+        model.AddCircuit(arcs)
+        model.Add(used <= sum(pv.day[(a, d)] for _, pv in visits))
+        arcs_all[(a, d)] = arc_vars
+    travel_vars: dict[tuple[str, int], tuple[cp_model.IntVar, cp_model.IntVar]] = {}
+    for (key, a), terms in travel_before.items():
+        pv = pieces[key][0]
+        top = max(t for _, t in terms)
+        tb = model.NewIntVar(0, top, f"tb_{key}_{a}")
+        model.Add(tb == sum(t * lit for lit, t in terms))
+        ts = model.NewIntVar(0, horizon, f"ts_{key}_{a}")
+        overlap[a].append(model.NewOptionalIntervalVar(ts, tb, pv.start, pv.on[a], f"tbi_{key}_{a}"))
+        back_terms = travel_back[(key, a)]
+        top_b = max(t for _, t in back_terms)
+        tr = model.NewIntVar(0, top_b, f"tr_{key}_{a}")
+        model.Add(tr == sum(t * lit for lit, t in back_terms))
+        te = model.NewIntVar(0, horizon, f"te_{key}_{a}")
+        overlap[a].append(model.NewOptionalIntervalVar(pv.end, tr, te, pv.on[a], f"tri_{key}_{a}"))
+        travel_vars[(key, a)] = (tb, tr)
+
+    for ivs in overlap.values():
+        if len(ivs) > 1:
+            model.AddNoOverlap(ivs)
+    model.Minimize(sum(objective) + constant)
+
+    if hint is not None:
+        _add_hint(model, comp, hint, hint_breaks or {}, pieces, break_vars, arcs_all, day_lits, tardiness, keep_vars, on_job, client_day_vars, travel_vars)
+
+    total = max(0.1, limits.time_limit_s)
+    if hint is not None and limits.lns_share > 0:
+        best = _lns(model, comp, pieces, limits, total * limits.lns_share, progress)
+        if best is not None:
+            model.ClearHints()
+            proto = model.Proto()
+            proto.solution_hint.vars.extend(range(len(best)))
+            proto.solution_hint.values.extend(best)
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.1, total - (_time.perf_counter() - started))
+    solver.parameters.num_workers = max(1, limits.workers)
+    solver.parameters.random_seed = limits.seed
+    solver.parameters.log_search_progress = limits.log_search
+    callback = _Progress(progress) if progress else None
+    status = solver.Solve(model, callback)
+    seconds = _time.perf_counter() - started
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return SolveOutcome(None, PlanStatus.INFEASIBLE if status == cp_model.INFEASIBLE else PlanStatus.HEURISTIC, None, None, seconds, {})
+    placement: Placement = {}
+    for job in comp.jobs:
+        placed: list[Piece] = []
+        for pv in pieces[job.key]:
+            if not solver.Value(pv.present):
+                continue
+            a = next(a for a, x in pv.on.items() if solver.Value(x))
+            placed.append(Piece(a, int(solver.Value(pv.start)), int(solver.Value(pv.size))))
+        if placed:
+            placement[job.key] = placed
+    breaks = {k: int(solver.Value(v)) for k, v in break_vars.items()}
+    return SolveOutcome(
+        placement=placement,
+        status=PlanStatus.OPTIMAL if status == cp_model.OPTIMAL else PlanStatus.FEASIBLE,
+        objective=float(solver.ObjectiveValue()),
+        bound=float(solver.BestObjectiveBound()),
+        seconds=seconds,
+        breaks=breaks,
+    )
+
+
+def _piece_vars(pv: _PieceVars) -> list[cp_model.IntVar]:
+    out = [pv.start, *pv.on.values(), *pv.region.values()]
+    if not isinstance(pv.size, int):
+        out.append(pv.size)
+    return out
+
+
+def _lns(
+    model: cp_model.CpModel,
+    comp: Compiled,
+    pieces: dict[str, list[_PieceVars]],
+    limits: PlanLimits,
+    budget: float,
+    progress: Callable[[float, float | None], None] | None,
+) -> list[int] | None:
+    """Large-neighbourhood search around the hint: re-optimise a few consecutive pieces at a time.
+
+    Each step frees the pieces one assistant (sometimes two) has in a stretch of
+    time, plus a few unplanned jobs, fixes everything else at the incumbent and
+    lets CP-SAT solve that small problem exactly. CP-SAT's own LNS does the same
+    but gets little time with two workers; this gives sequencing-heavy weeks a
+    much better start for the final solve. Returns the best full assignment.
+    """
+    deadline = _time.perf_counter() + budget
+    rng = random.Random(limits.seed)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = limits.seed
+    solver.parameters.max_time_in_seconds = max(0.1, min(2.0, budget / 4))
+    solver.parameters.stop_after_first_solution = True
+    status = solver.Solve(model)
+    solver.parameters.stop_after_first_solution = False
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    best = list(solver.ResponseProto().solution)
+    best_obj = solver.ObjectiveValue()
+    if status == cp_model.OPTIMAL:
+        return best
+    if progress is not None:
+        progress(float(best_obj), None)
+    jobs = [j for j in comp.jobs if not j.fixed and pieces[j.key]]
+    if len(jobs) <= 8:
+        return best  # small enough for the full solve alone
+    size = 5
+    while _time.perf_counter() < deadline - 0.05:
+        placed: dict[int, list[tuple[int, str]]] = defaultdict(list)
+        absent: list[str] = []
+        for job in jobs:
+            first = pieces[job.key][0]
+            if best[_lit(first.present).Index()]:
+                for pv in pieces[job.key]:
+                    for a, x in pv.on.items():
+                        if best[x.Index()]:
+                            placed[a].append((best[pv.start.Index()], job.key))
+            else:
+                absent.append(job.key)
+        if not placed:
+            break
+        a = rng.choice(sorted(placed))
+        seq = sorted(placed[a])
+        i = rng.randrange(max(1, len(seq) - size + 1))
+        window = seq[i : i + size]
+        free = {key for _, key in window}
+        lo, hi = window[0][0], window[-1][0]
+        if len(placed) > 1 and rng.random() < 0.3:
+            other = rng.choice([b for b in sorted(placed) if b != a])
+            free |= {key for start, key in placed[other] if lo <= start <= hi}
+        free |= set(rng.sample(absent, min(3, len(absent))))
+        sub = model.Clone()
+        sub.ClearHints()
+        proto = sub.Proto()
+        proto.solution_hint.vars.extend(range(len(best)))
+        proto.solution_hint.values.extend(best)
+        for job in jobs:
+            if job.key in free:
+                continue
+            for pv in pieces[job.key]:
+                for var in _piece_vars(pv):
+                    sub.Add(sub.GetIntVarFromProtoIndex(var.Index()) == best[var.Index()])
+        solver.parameters.max_time_in_seconds = max(0.05, min(0.1, deadline - _time.perf_counter()))
+        status = solver.Solve(sub)
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.ObjectiveValue() < best_obj - 0.5:
+            best = list(solver.ResponseProto().solution)
+            best_obj = solver.ObjectiveValue()
+            if progress is not None:
+                progress(float(best_obj), None)
+        elif status == cp_model.OPTIMAL:
+            size = min(size + 1, 12)
+        else:
+            size = max(3, size - 1)
+    return best
+
+
+def _lit(expr: cp_model.LinearExprT) -> cp_model.IntVar:
+    assert not isinstance(expr, int), "presence of a piece with regions is a literal"
+    return expr  # type: ignore[return-value]
+
+
+def _add_hint(
+    model: cp_model.CpModel,
+    comp: Compiled,
+    hint: Placement,
+    hint_breaks: dict[tuple[int, int], int],
+    pieces: dict[str, list[_PieceVars]],
+    break_vars: dict[tuple[int, int], cp_model.IntVar],
+    arcs_all: dict[tuple[int, int], dict[tuple[int, int], cp_model.IntVar]],
+    day_lits: dict[tuple[int, int], list[tuple[Job, _PieceVars]]],
+    tardiness: dict[str, cp_model.IntVar],
+    keep_vars: list[tuple[cp_model.IntVar, Piece, str, int]],
+    on_job: dict[tuple[str, int], cp_model.IntVar],
+    client_day_vars: dict[tuple[int, int, str], cp_model.IntVar],
+    travel_vars: dict[tuple[str, int], tuple[cp_model.IntVar, cp_model.IntVar]],
+) -> None:
+    """Hint every variable from a complete placement so CP-SAT starts from it."""
+    hinted: set[int] = set()
+
+    def h(var: cp_model.LinearExprT, value: int) -> None:
+        if isinstance(var, int) or not isinstance(var, cp_model.IntVar):
+            return
+        if var.Index() in hinted:
+            return
+        hinted.add(var.Index())
+        model.AddHint(var, value)
+
+    for key, bstart in hint_breaks.items():
+        if key in break_vars:
+            h(break_vars[key], bstart)
+    chosen: dict[int, tuple[int, int]] = {}  # id(pv) -> (assistant, day)
+    for job in comp.jobs:
+        placed = hint.get(job.key) or []
+        plist = pieces[job.key]
+        end_max = 0
+        for k, pv in enumerate(plist):
+            if k < len(placed):
+                p = placed[k]
+                h(pv.start, p.start)
+                h(pv.size, p.size)
+                h(pv.end, p.start + p.size)
+                h(pv.present, 1)
+                end_max = max(end_max, p.start + p.size)
+                for a, x in pv.on.items():
+                    h(x, int(a == p.assistant))
+                regs = job.regions.get(p.assistant, [])
+                idx = next(
+                    (n for n, r in enumerate(regs) if r.start <= p.start and p.start + p.size <= r.end),
+                    None,
+                )
+                for (a, n), lit in pv.region.items():
+                    h(lit, int(a == p.assistant and n == idx))
+                day = regs[idx].day if idx is not None else -1
+                for (a, d), lit in pv.day.items():
+                    h(lit, int(a == p.assistant and d == day))
+                chosen[id(pv)] = (p.assistant, day)
+            else:
+                h(pv.present, 0)
+                h(pv.size, 0)
+                for x in pv.on.values():
+                    h(x, 0)
+                for lit in pv.region.values():
+                    h(lit, 0)
+                for lit in pv.day.values():
+                    h(lit, 0)
+        if job.key in tardiness and job.deadline is not None:
+            h(tardiness[job.key], max(0, end_max - job.deadline) if placed else 0)
+        for a in job.regions:
+            if (job.key, a) in on_job:
+                h(on_job[(job.key, a)], int(bool(placed) and placed[0].assistant == a))
+    for keep, prev, job_key, k in keep_vars:
+        placed = hint.get(job_key) or []
+        h(keep, int(k < len(placed) and placed[k] == prev))
+    for (a, d, client), var in client_day_vars.items():
+        members = day_lits[(a, d)]
+        h(var, int(any(j.client_id == client and chosen.get(id(pv)) == (a, d) for j, pv in members)))
+    for (a, d), arc_vars in arcs_all.items():
+        visits = [(job, pv) for job, pv in day_lits[(a, d)] if job.location is not None]
+        order = sorted(
+            (i for i, (_, pv) in enumerate(visits, start=1) if chosen.get(id(pv)) == (a, d)),
+            key=lambda i: (hint[visits[i - 1][0].key][0].start),
+        )
+        used_arcs: set[tuple[int, int]] = set()
+        if order:
+            seq = [0, *order, 0]
+            used_arcs = set(zip(seq, seq[1:], strict=False))
+        for arc, lit in arc_vars.items():
+            h(lit, int(arc in used_arcs))
+    for (key, a), (tb, tr) in travel_vars.items():
+        placed = hint.get(key) or []
+        if not placed or placed[0].assistant != a:
+            h(tb, 0)
+            h(tr, 0)
