@@ -8,11 +8,12 @@ current week when the demo starts). Run: python scripts/make_example_data.py
 
 from __future__ import annotations
 
+import hashlib
 import mailbox
 import shutil
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,7 +40,9 @@ def calendar(name: str) -> Calendar:
     return cal
 
 
-def event(uid: str, summary: str, start: datetime | date, end: datetime | date, **props: object) -> Event:
+def event(
+    uid: str, summary: str, start: datetime | date, end: datetime | date, **props: object
+) -> Event:
     ev = Event()
     ev.add("uid", f"{uid}@example.va-engine")
     ev.add("dtstamp", STAMP)
@@ -51,7 +54,9 @@ def event(uid: str, summary: str, start: datetime | date, end: datetime | date, 
     return ev
 
 
-def todo(uid: str, summary: str, due: datetime, minutes: int, priority: int, **props: object) -> Todo:
+def todo(
+    uid: str, summary: str, due: datetime, minutes: int, priority: int, **props: object
+) -> Todo:
     item = Todo()
     item.add("uid", f"{uid}@example.va-engine")
     item.add("dtstamp", STAMP)
@@ -86,7 +91,9 @@ def mail(
     msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = make_msgid(domain="example.va-engine")
+    # Deterministic ids and boundaries keep the committed files stable between runs.
+    digest = hashlib.sha256(f"{subject}|{when.isoformat()}".encode()).hexdigest()[:16]
+    msg["Message-ID"] = f"<{digest}@example.va-engine>"
     msg.set_content(body)
     if attachment:
         name, ctype, data = attachment
@@ -100,6 +107,8 @@ def mail(
             params={"method": "REQUEST"},
             filename="invite.ics",
         )
+    if msg.is_multipart():
+        msg.set_boundary(f"==va-engine-{digest}==")
     return msg
 
 
@@ -125,12 +134,32 @@ PDF = b"%PDF-1.4\n% example invoice\n1 0 obj << /Type /Catalog >> endobj\ntraile
 def assistant_data() -> None:
     cal = calendar("Sanne")
     cal.add_component(
-        event("sanne-weekplanning", "Weekplanning", at(0, 8, 30), at(0, 9, 0), rrule={"freq": "weekly", "byday": "MO"})
+        event(
+            "sanne-weekplanning",
+            "Weekplanning",
+            at(0, 8, 30),
+            at(0, 9, 0),
+            rrule={"freq": "weekly", "byday": "MO"},
+        )
     )
-    cal.add_component(event("sanne-borrel", "Netwerkborrel ondernemers", at(2, 15, 30), at(2, 17, 0), location="Utrecht Centraal"))
+    cal.add_component(
+        event(
+            "sanne-borrel",
+            "Netwerkborrel ondernemers",
+            at(2, 15, 30),
+            at(2, 17, 0),
+            location="Utrecht Centraal",
+        )
+    )
     cal.add_component(event("sanne-tandarts", "Tandarts", at(3, 10, 0), at(3, 11, 0)))
     cal.add_component(
-        event("sanne-verjaardag", "Verjaardag mama", MONDAY + timedelta(days=4), MONDAY + timedelta(days=5), transp="TRANSPARENT")
+        event(
+            "sanne-verjaardag",
+            "Verjaardag mama",
+            MONDAY + timedelta(days=4),
+            MONDAY + timedelta(days=5),
+            transp="TRANSPARENT",
+        )
     )
     write_calendar(ROOT / "sanne" / "agenda.ics", cal)
 
@@ -168,16 +197,50 @@ def hoefslag_data() -> None:
     meeting.add("organizer", organizer)
     meeting.add("attendee", "mailto:sanne@va.example")
     cal.add_component(meeting)
-    cal.add_component(event("hoefslag-concours", "Concours Ermelo", MONDAY + timedelta(days=5), MONDAY + timedelta(days=7)))
+    cal.add_component(
+        event(
+            "hoefslag-concours",
+            "Concours Ermelo",
+            MONDAY + timedelta(days=5),
+            MONDAY + timedelta(days=7),
+        )
+    )
     write_calendar(ROOT / "hoefslag" / "agenda.ics", cal)
 
     todos = calendar("Taken De Hoefslag")
-    todos.add_component(todo("hoefslag-btw", "BTW-aangifte Q4 voorbereiden", at(3, 17), 120, 1, categories=["finance"]))
-    todos.add_component(todo("hoefslag-facturen", "Facturen december versturen", at(1, 12), 60, 2, categories=["finance"]))
-    follow = todo("hoefslag-herinnering", "Betalingsherinneringen sturen", at(4, 12), 30, 3, categories=["finance"])
+    todos.add_component(
+        todo(
+            "hoefslag-btw",
+            "BTW-aangifte Q4 voorbereiden",
+            at(3, 17),
+            120,
+            1,
+            categories=["finance"],
+        )
+    )
+    todos.add_component(
+        todo(
+            "hoefslag-facturen",
+            "Facturen december versturen",
+            at(1, 12),
+            60,
+            2,
+            categories=["finance"],
+        )
+    )
+    follow = todo(
+        "hoefslag-herinnering",
+        "Betalingsherinneringen sturen",
+        at(4, 12),
+        30,
+        3,
+        categories=["finance"],
+    )
     follow.add("related-to", "hoefslag-facturen@example.va-engine")
     todos.add_component(follow)
-    alarm_todo = todo("hoefslag-website", "Teksten nieuwe website nalezen", at(4, 17), 90, 5, categories=["admin"])
+    alarm_todo = todo(
+        "hoefslag-website", "Teksten nieuwe website nalezen", at(4, 17), 90, 5, categories=["admin"]
+    )
     alarm = Alarm()
     alarm.add("action", "DISPLAY")
     alarm.add("trigger", timedelta(hours=-1))
@@ -187,7 +250,13 @@ def hoefslag_data() -> None:
 
     invite = calendar("invite")
     invite.add("method", "REQUEST")
-    request = event("hoefslag-invite-deweide", "Kennismaking Manege De Weide", at(2, 9, 0), at(2, 10, 0), location="Manege De Weide, Voorthuizen")
+    request = event(
+        "hoefslag-invite-deweide",
+        "Kennismaking Manege De Weide",
+        at(2, 9, 0),
+        at(2, 10, 0),
+        location="Manege De Weide, Voorthuizen",
+    )
     request.add("organizer", "mailto:info@deweide.example")
     request.add("attendee", "mailto:marieke@hoefslag.example")
     invite.add_component(request)
@@ -195,29 +264,138 @@ def hoefslag_data() -> None:
     write_maildir(
         ROOT / "hoefslag" / "mail",
         [
-            (mail("Paardenkliniek Veluwe <facturen@kliniek.example>", to, "Factuur 2026-0117", at(-3, 10), "Beste Marieke,\n\nIn de bijlage vindt u factuur 2026-0117 voor materiaal.\nTotaal: EUR 386,40. Gelieve te betalen binnen 14 dagen.\n\nMet vriendelijke groet,\nPaardenkliniek Veluwe\n", attachment=("factuur-2026-0117.pdf", "application/pdf", PDF)), "S"),
-            (mail("Manege De Weide <info@deweide.example>", to, "Uitnodiging: kennismaking", at(-2, 14), "Hallo Marieke, zullen we woensdag kennismaken? Zie de uitnodiging.\n", invitation=invite), ""),
-            (mail("Webbureau Pixel <jan@pixel.example>", to, "Offerte nieuwe website", at(-4, 9), "Hoi Marieke,\n\nHierbij de offerte voor de nieuwe website. Kun je laten weten of je akkoord bent?\n\nJan\n"), "FS"),
-            (mail("Familie de Graaf <degraaf@mail.example>", to, "Afspraak voor Bella?", at(-1, 19), "Goedenavond, kan Bella volgende week een behandeling krijgen? Liefst dinsdag.\n"), ""),
-            (mail("KNHS <nieuws@knhs.example>", to, "Nieuwsbrief januari", at(-5, 7), "Het laatste nieuws uit de paardensport.\n"), "S"),
+            (
+                mail(
+                    "Paardenkliniek Veluwe <facturen@kliniek.example>",
+                    to,
+                    "Factuur 2026-0117",
+                    at(-3, 10),
+                    "Beste Marieke,\n\nIn de bijlage vindt u factuur 2026-0117 voor materiaal.\nTotaal: EUR 386,40. Gelieve te betalen binnen 14 dagen.\n\nMet vriendelijke groet,\nPaardenkliniek Veluwe\n",
+                    attachment=("factuur-2026-0117.pdf", "application/pdf", PDF),
+                ),
+                "S",
+            ),
+            (
+                mail(
+                    "Manege De Weide <info@deweide.example>",
+                    to,
+                    "Uitnodiging: kennismaking",
+                    at(-2, 14),
+                    "Hallo Marieke, zullen we woensdag kennismaken? Zie de uitnodiging.\n",
+                    invitation=invite,
+                ),
+                "",
+            ),
+            (
+                mail(
+                    "Webbureau Pixel <jan@pixel.example>",
+                    to,
+                    "Offerte nieuwe website",
+                    at(-4, 9),
+                    "Hoi Marieke,\n\nHierbij de offerte voor de nieuwe website. Kun je laten weten of je akkoord bent?\n\nJan\n",
+                ),
+                "FS",
+            ),
+            (
+                mail(
+                    "Familie de Graaf <degraaf@mail.example>",
+                    to,
+                    "Afspraak voor Bella?",
+                    at(-1, 19),
+                    "Goedenavond, kan Bella volgende week een behandeling krijgen? Liefst dinsdag.\n",
+                ),
+                "",
+            ),
+            (
+                mail(
+                    "KNHS <nieuws@knhs.example>",
+                    to,
+                    "Nieuwsbrief januari",
+                    at(-5, 7),
+                    "Het laatste nieuws uit de paardensport.\n",
+                ),
+                "S",
+            ),
         ],
     )
 
 
 def bakker_data() -> None:
     cal = calendar("Familie Bakker")
-    cal.add_component(event("bakker-fysio", "Fysiotherapie Henk", at(1, 10, 0), at(1, 11, 0), rrule={"freq": "weekly", "byday": "TU", "count": 10}))
-    cal.add_component(event("bakker-verjaardag", "Verjaardag kleinzoon Daan", MONDAY + timedelta(days=3), MONDAY + timedelta(days=4), transp="TRANSPARENT"))
-    cal.add_component(event("bakker-bezoek", "Sanne komt langs: post en papieren", at(2, 13, 30), at(2, 15, 0), location="Bakker, Amersfoort", attendee="mailto:sanne@va.example"))
+    cal.add_component(
+        event(
+            "bakker-fysio",
+            "Fysiotherapie Henk",
+            at(1, 10, 0),
+            at(1, 11, 0),
+            rrule={"freq": "weekly", "byday": "TU", "count": 10},
+        )
+    )
+    cal.add_component(
+        event(
+            "bakker-verjaardag",
+            "Verjaardag kleinzoon Daan",
+            MONDAY + timedelta(days=3),
+            MONDAY + timedelta(days=4),
+            transp="TRANSPARENT",
+        )
+    )
+    cal.add_component(
+        event(
+            "bakker-bezoek",
+            "Sanne komt langs: post en papieren",
+            at(2, 13, 30),
+            at(2, 15, 0),
+            location="Bakker, Amersfoort",
+            attendee="mailto:sanne@va.example",
+        )
+    )
     write_calendar(ROOT / "bakker" / "agenda.ics", cal)
     to = "Henk en Ria Bakker <bakker@thuis.example>"
     write_maildir(
         ROOT / "bakker" / "mail",
         [
-            (mail("Belastingdienst <noreply@belastingdienst.example>", to, "Uw voorlopige aanslag 2026", at(-6, 8), "Geachte heer Bakker,\n\nEr staat een nieuw bericht voor u klaar in Mijn Belastingdienst.\n"), "S"),
-            (mail("Energie Direct <facturen@energie.example>", to, "Jaarafrekening energie", at(-2, 11), "Beste klant,\n\nUw jaarafrekening: u betaalt EUR 212,35 bij. Te betalen binnen 14 dagen na dagtekening.\n", attachment=("jaarafrekening.pdf", "application/pdf", PDF)), ""),
-            (mail("=?utf-8?q?Zorgverzekeraar_Gez=C3=B6nd?= <info@gezond.example>", to, "=?utf-8?q?Uw_premie_en_dekking_per_1_januari?=", at(-8, 9), "Uw nieuwe polis staat klaar. Controleer of de dekking nog bij u past.\n"), "FS"),
-            (mail("Anja Bakker <anja@mail.example>", to, "Verjaardag Daan", at(-1, 20), "Pap, mam: vergeten jullie het cadeau voor Daan niet?\n"), ""),
+            (
+                mail(
+                    "Belastingdienst <noreply@belastingdienst.example>",
+                    to,
+                    "Uw voorlopige aanslag 2026",
+                    at(-6, 8),
+                    "Geachte heer Bakker,\n\nEr staat een nieuw bericht voor u klaar in Mijn Belastingdienst.\n",
+                ),
+                "S",
+            ),
+            (
+                mail(
+                    "Energie Direct <facturen@energie.example>",
+                    to,
+                    "Jaarafrekening energie",
+                    at(-2, 11),
+                    "Beste klant,\n\nUw jaarafrekening: u betaalt EUR 212,35 bij. Te betalen binnen 14 dagen na dagtekening.\n",
+                    attachment=("jaarafrekening.pdf", "application/pdf", PDF),
+                ),
+                "",
+            ),
+            (
+                mail(
+                    "=?utf-8?q?Zorgverzekeraar_Gez=C3=B6nd?= <info@gezond.example>",
+                    to,
+                    "=?utf-8?q?Uw_premie_en_dekking_per_1_januari?=",
+                    at(-8, 9),
+                    "Uw nieuwe polis staat klaar. Controleer of de dekking nog bij u past.\n",
+                ),
+                "FS",
+            ),
+            (
+                mail(
+                    "Anja Bakker <anja@mail.example>",
+                    to,
+                    "Verjaardag Daan",
+                    at(-1, 20),
+                    "Pap, mam: vergeten jullie het cadeau voor Daan niet?\n",
+                ),
+                "",
+            ),
         ],
     )
 
@@ -225,23 +403,94 @@ def bakker_data() -> None:
 def lotte_data() -> None:
     cal = calendar("Bloemenwinkel Lotte")
     cal.add_component(
-        event("lotte-winkel", "Winkel open", at(1, 9, 30), at(1, 18, 0), rrule={"freq": "weekly", "byday": ["TU", "WE", "TH", "FR", "SA"]}, transp="OPAQUE")
+        event(
+            "lotte-winkel",
+            "Winkel open",
+            at(1, 9, 30),
+            at(1, 18, 0),
+            rrule={"freq": "weekly", "byday": ["TU", "WE", "TH", "FR", "SA"]},
+            transp="OPAQUE",
+        )
     )
-    cal.add_component(event("lotte-coaching", "Coaching weekplanning met Sanne", at(3, 8, 0), at(3, 9, 0), location="Bloemenwinkel Lotte, Utrecht", attendee="mailto:sanne@va.example"))
+    cal.add_component(
+        event(
+            "lotte-coaching",
+            "Coaching weekplanning met Sanne",
+            at(3, 8, 0),
+            at(3, 9, 0),
+            location="Bloemenwinkel Lotte, Utrecht",
+            attendee="mailto:sanne@va.example",
+        )
+    )
     cal.add_component(event("lotte-veiling", "Inkoop veiling Aalsmeer", at(0, 6, 0), at(0, 9, 0)))
     write_calendar(ROOT / "lotte" / "agenda.ics", cal)
     todos = calendar("Taken Lotte")
-    todos.add_component(todo("lotte-instagram", "Instagram-planning februari opzetten", at(4, 12), 60, 4, categories=["social_media"]))
-    todos.add_component(todo("lotte-kasboek", "Kasboek december bijwerken (samen)", at(2, 17), 45, 2, categories=["finance"]))
+    todos.add_component(
+        todo(
+            "lotte-instagram",
+            "Instagram-planning februari opzetten",
+            at(4, 12),
+            60,
+            4,
+            categories=["social_media"],
+        )
+    )
+    todos.add_component(
+        todo(
+            "lotte-kasboek",
+            "Kasboek december bijwerken (samen)",
+            at(2, 17),
+            45,
+            2,
+            categories=["finance"],
+        )
+    )
     write_calendar(ROOT / "lotte" / "todos.ics", todos)
     to = "Lotte Visser <lotte@bloemenlotte.example>"
     write_maildir(
         ROOT / "lotte" / "mail",
         [
-            (mail("Kwekerij Groen <debiteuren@groen.example>", to, "Factuur 8812", at(-4, 16), "Factuur 8812: 50 bossen tulpen. Te betalen binnen 30 dagen.\n", attachment=("factuur-8812.pdf", "application/pdf", PDF)), ""),
-            (mail("Instagram <no-reply@instagram.example>", to, "Je hebt 12 nieuwe meldingen", at(-1, 8), "Bekijk je meldingen.\n"), "S"),
-            (mail("Bank <service@bank.example>", to, "Uw rekeningoverzicht december", at(-5, 6), "Uw overzicht staat klaar.\n"), "S"),
-            (mail("Gemeente Utrecht <ondernemers@utrecht.example>", to, "Vraag over terrasvergunning", at(-2, 10), "Beste ondernemer, wilt u ons laten weten of u de vergunning verlengt? Graag reactie.\n"), "F"),
+            (
+                mail(
+                    "Kwekerij Groen <debiteuren@groen.example>",
+                    to,
+                    "Factuur 8812",
+                    at(-4, 16),
+                    "Factuur 8812: 50 bossen tulpen. Te betalen binnen 30 dagen.\n",
+                    attachment=("factuur-8812.pdf", "application/pdf", PDF),
+                ),
+                "",
+            ),
+            (
+                mail(
+                    "Instagram <no-reply@instagram.example>",
+                    to,
+                    "Je hebt 12 nieuwe meldingen",
+                    at(-1, 8),
+                    "Bekijk je meldingen.\n",
+                ),
+                "S",
+            ),
+            (
+                mail(
+                    "Bank <service@bank.example>",
+                    to,
+                    "Uw rekeningoverzicht december",
+                    at(-5, 6),
+                    "Uw overzicht staat klaar.\n",
+                ),
+                "S",
+            ),
+            (
+                mail(
+                    "Gemeente Utrecht <ondernemers@utrecht.example>",
+                    to,
+                    "Vraag over terrasvergunning",
+                    at(-2, 10),
+                    "Beste ondernemer, wilt u ons laten weten of u de vergunning verlengt? Graag reactie.\n",
+                ),
+                "F",
+            ),
         ],
     )
 

@@ -102,7 +102,7 @@ def test_config_dir_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 def test_duplicate_client_ids(tmp_path: Path) -> None:
     write(tmp_path, a='id = "same"\nname = "A"\n', b='id = "same"\nname = "B"\n')
-    with pytest.raises(ConfigError, match="b.toml: client id 'same' is used by another"):
+    with pytest.raises(ConfigError, match=r"b.toml: client id 'same' is used by another"):
         load_config(tmp_path)
 
 
