@@ -32,10 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import print_table, write_results  # noqa: E402
+from _common import print_table, write_results
 
-from va_engine.model import Client  # noqa: E402
-from va_engine.obligations import (  # noqa: E402
+from va_engine.model import Client
+from va_engine.obligations import (
     EveryNWeeks,
     Monthly,
     Obligation,
@@ -45,7 +45,7 @@ from va_engine.obligations import (  # noqa: E402
     Yearly,
     expand,
 )
-from va_engine.planner.year import (  # noqa: E402
+from va_engine.planner.year import (
     YearPlan,
     baseline_year,
     monday,
@@ -143,7 +143,9 @@ def missed_deadlines(plan: YearPlan, capacity: dict[date, float]) -> int:
 def run(seed: int, obligations: int, time_limit: float) -> list[dict[str, Any]]:
     occurrences = generate(seed, obligations)
     holidays = public_holidays("NL", [YEAR - 1, YEAR, YEAR + 1])
-    probe = baseline_year(occurrences, {"assistant": 1000.0}, year=YEAR, rule="asap", holidays=holidays)
+    probe = baseline_year(
+        occurrences, {"assistant": 1000.0}, year=YEAR, rule="asap", holidays=holidays
+    )
     row = probe.resources[0]
     usable = sum(1 for w in row.weeks if w.workdays > 0)
     biggest = max(o.hours for o in occurrences)
@@ -152,7 +154,9 @@ def run(seed: int, obligations: int, time_limit: float) -> list[dict[str, Any]]:
     capacity = {"assistant": float(weekly)}
     results: list[tuple[str, YearPlan, float]] = []
     started = time.perf_counter()
-    ours = plan_year(occurrences, capacity, year=YEAR, holidays=holidays, time_limit_s=time_limit, seed=seed)
+    ours = plan_year(
+        occurrences, capacity, year=YEAR, holidays=holidays, time_limit_s=time_limit, seed=seed
+    )
     results.append(("ours", ours, time.perf_counter() - started))
     for rule in ("at_deadline", "asap"):
         started = time.perf_counter()
@@ -166,7 +170,9 @@ def run(seed: int, obligations: int, time_limit: float) -> list[dict[str, Any]]:
                 "solver": solver,
                 "peak_hours": round(plan.peak_hours, 2),
                 "bound_hours": round(ours.bound_hours, 2),
-                "peak_over_bound": round(plan.peak_hours / ours.bound_hours, 3) if ours.bound_hours else None,
+                "peak_over_bound": round(plan.peak_hours / ours.bound_hours, 3)
+                if ours.bound_hours
+                else None,
                 "weeks_over_capacity": plan.weeks_over_capacity,
                 "missed_deadlines": missed_deadlines(plan, week_capacity),
                 "seconds": round(seconds, 3),

@@ -137,8 +137,11 @@ CATALOGUE: dict[str, Obligation] = {
         name="Annual accounts (jaarrekening)",
         kind="finance",
         steps=(
-            Step(name="close the books and collect year-end documents", hours=4.0,
-                 weeks_before_next=3),
+            Step(
+                name="close the books and collect year-end documents",
+                hours=4.0,
+                weeks_before_next=3,
+            ),
             Step(name="prepare the accounts with the accountant", hours=4.0),
         ),
         recurrence=Yearly(month=5, day=31),
@@ -258,7 +261,9 @@ def _plain(model: BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="python", exclude_defaults=True)
 
 
-def render_obligations_toml(obligations: Iterable[Obligation], *, table: str = "obligations") -> str:
+def render_obligations_toml(
+    obligations: Iterable[Obligation], *, table: str = "obligations"
+) -> str:
     """``[[obligations]]`` tables for a client file; reading them back gives equal obligations.
 
     Defaults are left out; the recurrence's ``every`` key is always written so

@@ -51,6 +51,7 @@ DEFAULT_RESOURCE = "assistant"
 
 Who = Literal["assistant", "client"]
 
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -330,7 +331,9 @@ def compile_rule(obligation: Obligation) -> rrule:
             raise ValueError("the recurrence is empty")
         _check_parts(text)
         has_dtstart = re.search(r"(^|\n)\s*DTSTART", text, re.IGNORECASE) is not None
-        kwargs: dict[str, Any] = {} if has_dtstart else {"dtstart": datetime.combine(anchor, time())}
+        kwargs: dict[str, Any] = (
+            {} if has_dtstart else {"dtstart": datetime.combine(anchor, time())}
+        )
         rule = rrulestr(text, forceset=False, **kwargs)
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(

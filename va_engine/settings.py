@@ -16,7 +16,7 @@ import os
 import subprocess
 import tomllib
 from collections.abc import Mapping
-from datetime import datetime, time
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -49,6 +49,7 @@ from va_engine.model import (
     Task,
     check_timezone,
 )
+from va_engine.obligations import Obligation
 
 __all__ = [
     "MAIN_FILE",
@@ -224,6 +225,19 @@ class MailAccount(AccountSecret):
         return self
 
 
+class DateRange(_Section):
+    """An inclusive range of days, e.g. a vacation."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end < self.start:
+            raise ValueError(f"range ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
 class LocationConfig(_Section):
     name: str = ""
     lat: float
@@ -246,6 +260,7 @@ class AssistantConfig(_Section):
     travel_mode: Literal["car", "bike", "walk", "transit"] = "car"
     email: str | None = None
     calendars: list[CalendarAccount] = Field(default_factory=list)
+    vacations: list[DateRange] = Field(default_factory=list)
 
     def to_model(self, default_timezone: str) -> Assistant:
         return Assistant(
@@ -345,7 +360,13 @@ class ClientConfig(_Section):
     mailboxes: list[MailAccount] = Field(default_factory=list)
     tasks: list[TaskConfig] = Field(default_factory=list)
     habits: list[HabitConfig] = Field(default_factory=list)
-    obligations: list[dict[str, Any]] = Field(default_factory=list)
+    obligations: list[Obligation] = Field(default_factory=list)
+    #: Public-holiday calendar for the year plan (``holidays`` country code).
+    country: str = "NL"
+    #: Hours a week the client spends on obligations they do themselves.
+    own_hours_per_week: float = Field(default=3.0, ge=0)
+    #: Periods the client must not be contacted (holiday, hospital, …).
+    no_contact: list[DateRange] = Field(default_factory=list)
     rules: list[MailRule] = Field(default_factory=list)
     business: BusinessConfig | None = None
 
@@ -410,6 +431,8 @@ class EngineSettings(BaseSettings):
     timezone: str = "Europe/Amsterdam"
     language: str = "nl"
     week_starts: Literal["monday"] = "monday"
+    #: Assistant hours a week set aside for year obligations (the year plan's capacity).
+    year_hours_per_week: float = Field(default=8.0, ge=0)
 
     @field_validator("timezone")
     @classmethod

@@ -25,9 +25,12 @@ def test_sets_and_names() -> None:
     business = catalogue_obligations("business")
     assert len(household) == len(HOUSEHOLD) and len(business) == len(BUSINESS)
     assert catalogue_obligations("all") == household + business
-    assert catalogue_obligations("vat-return, bookkeeping") == [CATALOGUE["vat-return"], CATALOGUE["bookkeeping"]]
+    assert catalogue_obligations("vat-return, bookkeeping") == [
+        CATALOGUE["vat-return"],
+        CATALOGUE["bookkeeping"],
+    ]
     assert catalogue_obligations(["household", "income-tax"]) == household  # no duplicates
-    with pytest.raises(ValueError, match="unknown obligation 'rent'.*household"):
+    with pytest.raises(ValueError, match=r"unknown obligation 'rent'.*household"):
         catalogue_obligations("rent")
 
 
@@ -53,7 +56,11 @@ def test_whole_catalogue_expands_every_year(year: int) -> None:
 
 def test_toml_round_trip() -> None:
     extra = [
-        Obligation(name='Quote "this" \\ and tab\t', effort_hours=0.25, recurrence="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU"),
+        Obligation(
+            name='Quote "this" \\ and tab\t',
+            effort_hours=0.25,
+            recurrence="FREQ=WEEKLY;INTERVAL=2;BYDAY=TU",
+        ),
         Obligation(
             name="Fortnightly",
             steps=(Step(name="a", hours=1, weeks_before_next=1), Step(name="b", hours=2)),

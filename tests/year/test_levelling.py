@@ -1,4 +1,4 @@
-"""Levelling: deadlines always met when feasible, peak optimal (checked by brute force), bad input."""
+"""Levelling: deadlines met when feasible, peak optimal (by brute force), bad input reported."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from va_engine.planner.year import YearPlan, baseline_year, monday, plan_year, w
 AMS = ZoneInfo("Europe/Amsterdam")
 
 
-def check_plan(plan: YearPlan, occurrences: Sequence[ObligationOccurrence], capacity: Mapping[str, float]) -> None:
+def check_plan(
+    plan: YearPlan, occurrences: Sequence[ObligationOccurrence], capacity: Mapping[str, float]
+) -> None:
     """Every placed step in its window, steps in order with their lead times, capacity respected."""
     weeks = {p.occurrence.id: p.week for p in plan.placements}
     for p in plan.placements:
@@ -41,7 +43,10 @@ def check_plan(plan: YearPlan, occurrences: Sequence[ObligationOccurrence], capa
 def brute_force_peak(occurrences: Sequence[ObligationOccurrence], capacity: float) -> float | None:
     """Smallest achievable peak over every assignment of steps to weeks (None: infeasible)."""
     domains = [
-        [monday(o.earliest) + timedelta(weeks=i) for i in range((monday(o.deadline) - monday(o.earliest)).days // 7 + 1)]
+        [
+            monday(o.earliest) + timedelta(weeks=i)
+            for i in range((monday(o.deadline) - monday(o.earliest)).days // 7 + 1)
+        ]
         for o in occurrences
     ]
     position = {o.id: i for i, o in enumerate(occurrences)}
@@ -74,11 +79,17 @@ def brute_force_kept_hours(occurrences: Sequence[ObligationOccurrence], capacity
     for steps in groups.values():
         choices: list[list[tuple[date, float]] | None] = [None]
         domains = [
-            [monday(o.earliest) + timedelta(weeks=i) for i in range((monday(o.deadline) - monday(o.earliest)).days // 7 + 1)]
+            [
+                monday(o.earliest) + timedelta(weeks=i)
+                for i in range((monday(o.deadline) - monday(o.earliest)).days // 7 + 1)
+            ]
             for o in steps
         ]
         for combo in itertools.product(*domains):
-            if all(combo[i + 1] >= combo[i] + timedelta(weeks=steps[i].weeks_before_next) for i in range(len(steps) - 1)):
+            if all(
+                combo[i + 1] >= combo[i] + timedelta(weeks=steps[i].weeks_before_next)
+                for i in range(len(steps) - 1)
+            ):
                 choices.append([(w, o.hours) for w, o in zip(combo, steps, strict=True)])
         options.append(choices)
     best = 0.0
@@ -117,7 +128,11 @@ def random_instance(seed: int) -> list[Obligation]:
             steps += 2
         else:
             hours = rng.choice([0.5, 1.0, 1.5, 2.0])
-            obligations.append(Obligation(name=f"o{k}", effort_hours=hours, recurrence=rule, start_weeks_before=window))
+            obligations.append(
+                Obligation(
+                    name=f"o{k}", effort_hours=hours, recurrence=rule, start_weeks_before=window
+                )
+            )
             steps += 1
         if steps >= 9:
             break
@@ -147,7 +162,12 @@ def test_peak_equals_brute_force_optimum(seed: int) -> None:
 
 def same_week_pile(n: int, hours: float, window: int) -> list[Obligation]:
     return [
-        Obligation(name=f"task {i}", effort_hours=hours, recurrence=Yearly(month=10, day=16), start_weeks_before=window)
+        Obligation(
+            name=f"task {i}",
+            effort_hours=hours,
+            recurrence=Yearly(month=10, day=16),
+            start_weeks_before=window,
+        )
         for i in range(n)
     ]
 
@@ -189,8 +209,16 @@ def test_steps_respect_lead_time_and_order() -> None:
 
 def test_capacity_conflict_reports_reason_and_keeps_the_rest() -> None:
     # Two 6 h items in one possible week with 8 h capacity: one must go.
-    important = Obligation(name="VAT", effort_hours=6, recurrence=Yearly(month=10, day=16), start_weeks_before=0, priority=9)
-    minor = Obligation(name="Archive", effort_hours=6, recurrence=Yearly(month=10, day=15), start_weeks_before=0)
+    important = Obligation(
+        name="VAT",
+        effort_hours=6,
+        recurrence=Yearly(month=10, day=16),
+        start_weeks_before=0,
+        priority=9,
+    )
+    minor = Obligation(
+        name="Archive", effort_hours=6, recurrence=Yearly(month=10, day=15), start_weeks_before=0
+    )
     other = Obligation(name="Gift", effort_hours=1, recurrence=Yearly(month=11, day=20))
     occurrences = expand([important, minor, other], 2026, AMS)
     plan = plan_year(occurrences, {"assistant": 8}, year=2026, time_limit_s=5)
@@ -230,7 +258,9 @@ def test_overdue_when_now_is_past_the_deadline() -> None:
 
 
 def test_year_boundary_planned_in_december() -> None:
-    vat = Obligation(name="VAT Q4", effort_hours=3, recurrence=Yearly(month=1, day=8), start_weeks_before=4)
+    vat = Obligation(
+        name="VAT Q4", effort_hours=3, recurrence=Yearly(month=1, day=8), start_weeks_before=4
+    )
     occurrences = expand([vat], 2027, AMS)
     # The first January week is a vacation: the work must land in December 2026.
     plan = plan_year(
@@ -245,10 +275,24 @@ def test_year_boundary_planned_in_december() -> None:
 
 
 def test_client_work_is_levelled_on_its_own_row() -> None:
-    client = Client(id="lotte", name="Lotte", support_levels={"gifts": SupportLevel.LEAVE_TO_CLIENT})
+    client = Client(
+        id="lotte", name="Lotte", support_levels={"gifts": SupportLevel.LEAVE_TO_CLIENT}
+    )
     obligations = [
-        Obligation(name="Gift A", kind="gifts", effort_hours=1, recurrence=Yearly(month=10, day=16), start_weeks_before=1),
-        Obligation(name="Gift B", kind="gifts", effort_hours=1, recurrence=Yearly(month=10, day=16), start_weeks_before=1),
+        Obligation(
+            name="Gift A",
+            kind="gifts",
+            effort_hours=1,
+            recurrence=Yearly(month=10, day=16),
+            start_weeks_before=1,
+        ),
+        Obligation(
+            name="Gift B",
+            kind="gifts",
+            effort_hours=1,
+            recurrence=Yearly(month=10, day=16),
+            start_weeks_before=1,
+        ),
         Obligation(name="Tax", kind="tax", effort_hours=2, recurrence=Yearly(month=10, day=16)),
     ]
     occurrences = expand(obligations, 2026, AMS, client=client)
@@ -287,7 +331,14 @@ def test_week_tasks_hand_off() -> None:
 
 def test_week_tasks_week_end_across_dst() -> None:
     occurrences = expand(
-        [Obligation(name="Review", effort_hours=1, recurrence=Yearly(month=11, day=6), start_weeks_before=2)],
+        [
+            Obligation(
+                name="Review",
+                effort_hours=1,
+                recurrence=Yearly(month=11, day=6),
+                start_weeks_before=2,
+            )
+        ],
         2026,
         AMS,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,9 @@ AMS = ZoneInfo("Europe/Amsterdam")
 
 
 def ob(recurrence: object, **kw: object) -> Obligation:
-    return Obligation.model_validate({"name": "thing", "effort_hours": 1.0, "recurrence": recurrence, **kw})
+    return Obligation.model_validate(
+        {"name": "thing", "effort_hours": 1.0, "recurrence": recurrence, **kw}
+    )
 
 
 def test_rrule_string_and_friendly_yearly_agree() -> None:
@@ -60,14 +63,18 @@ def test_monthly_day_31_clamps_to_month_end() -> None:
     assert len(got) == 12
     assert date(2026, 2, 28) in got and date(2026, 4, 30) in got and date(2026, 1, 31) in got
     assert date(2028, 2, 29) in deadlines_in_year(ob(Monthly(day=31)), 2028, AMS)
-    assert deadlines_in_year(ob(Monthly(day=15)), 2026, AMS) == [date(2026, m, 15) for m in range(1, 13)]
+    assert deadlines_in_year(ob(Monthly(day=15)), 2026, AMS) == [
+        date(2026, m, 15) for m in range(1, 13)
+    ]
 
 
 def test_every_n_weeks_keeps_weekday_and_spacing() -> None:
-    got = deadlines_in_year(ob(EveryNWeeks(weeks=2, weekday="fr", anchor=date(2026, 1, 5))), 2026, AMS)
+    got = deadlines_in_year(
+        ob(EveryNWeeks(weeks=2, weekday="fr", anchor=date(2026, 1, 5))), 2026, AMS
+    )
     assert got[0] == date(2026, 1, 9)
     assert all(d.weekday() == 4 for d in got)
-    assert all((b - a).days == 14 for a, b in zip(got, got[1:], strict=False))
+    assert all((b - a).days == 14 for a, b in itertools.pairwise(got))
     assert len(got) == 26
 
 
@@ -125,7 +132,15 @@ def test_dtstart_with_tzid_weekly_across_dst() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["FREQ=BOGUS", "FREQ=YEARLY;BYMONTH=13", "", "FREQ=HOURLY", "FREQ=MONTHLY;BYMONTHDAY=x", "nonsense", "BYMONTH=5"],
+    [
+        "FREQ=BOGUS",
+        "FREQ=YEARLY;BYMONTH=13",
+        "",
+        "FREQ=HOURLY",
+        "FREQ=MONTHLY;BYMONTHDAY=x",
+        "nonsense",
+        "BYMONTH=5",
+    ],
 )
 def test_invalid_rrule_names_the_obligation(bad: str) -> None:
     with pytest.raises(ValueError, match="obligation 'VAT Q': invalid recurrence"):
@@ -145,7 +160,9 @@ def test_model_rules() -> None:
             start_weeks_before=4,
         )
     with pytest.raises(ValidationError, match="extra"):
-        Obligation.model_validate({"name": "x", "effort_hours": 1, "recurrence": "FREQ=DAILY", "typo": 1})
+        Obligation.model_validate(
+            {"name": "x", "effort_hours": 1, "recurrence": "FREQ=DAILY", "typo": 1}
+        )
     with pytest.raises(ValidationError, match="no such day"):
         Yearly(month=4, day=31)
     with pytest.raises(ValidationError):
@@ -179,7 +196,9 @@ def test_steps_windows_follow_lead_times() -> None:
 
 def test_support_level_leave_to_client_means_client_does_it() -> None:
     gift = ob(Yearly(month=3, day=1), kind="gifts")
-    client = Client(id="lotte", name="Lotte", support_levels={"gifts": SupportLevel.LEAVE_TO_CLIENT})
+    client = Client(
+        id="lotte", name="Lotte", support_levels={"gifts": SupportLevel.LEAVE_TO_CLIENT}
+    )
     other = Client(id="sanne", name="Sanne", support_levels={"gifts": SupportLevel.COACH})
     assert resolve_who(gift, client) == "client"
     assert resolve_who(gift, other) == "assistant"

@@ -17,6 +17,7 @@ from rich.console import Console
 from typer.exceptions import TyperException
 
 from va_engine import __version__
+from va_engine.catalogue import catalogue_obligations, render_obligations_toml
 from va_engine.cli.render import OutputFormat, emit, make_table
 from va_engine.cli.state import State, get_state
 from va_engine.doctor import Outcome, run_checks
@@ -68,6 +69,13 @@ def root(
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to write the starter config.")],
     force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
+    obligations: Annotated[
+        str | None,
+        typer.Option(
+            help="Add catalogue obligations to the example client: household, business, "
+            "all, or entry names separated by commas."
+        ),
+    ] = None,
 ) -> None:
     """Write a starter config directory with commented example files."""
     state = State()
@@ -84,6 +92,18 @@ def init(
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(template / relative, target)
         written.append(target)
+    if obligations:
+        try:
+            chosen = catalogue_obligations(obligations)
+        except ValueError as exc:
+            raise ConfigError(f"--obligations: {exc}") from None
+        client_file = directory / "clients" / "example-client.toml"
+        with client_file.open("a", encoding="utf-8") as handle:
+            handle.write(
+                "\n# Recurring obligations from the built-in catalogue; efforts are editable.\n"
+            )
+            handle.write(render_obligations_toml(chosen))
+        state.console.print(f"added {len(chosen)} obligations to {client_file}")
     for path in written:
         state.console.print(f"[green]wrote[/] {path}")
     state.console.print(
@@ -175,7 +195,7 @@ def _reachability_summary(windows: tuple[object, ...]) -> str:
 
 def _register_commands() -> None:
     """Sub-command modules register themselves on import; kept in one place."""
-    from va_engine.cli import connect, demo, plan  # noqa: F401
+    from va_engine.cli import connect, daemon, demo, plan, year  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,12 @@ from va_engine.connectors.ics import build_plan_calendar, plan_to_events
 from va_engine.errors import ValidationError
 from va_engine.model import Plan, PlanningProblem
 from va_engine.planner import PlanLimits
-from va_engine.workflows.planning import build_problem, business_problem, horizon
+from va_engine.workflows.planning import (
+    build_problem,
+    business_problem,
+    horizon,
+    year_tasks_for_week,
+)
 
 __all__ = ["plan_app"]
 
@@ -57,6 +62,15 @@ OutOption = Annotated[
 ]
 
 
+YearOption = Annotated[
+    bool,
+    typer.Option(
+        "--year-plan/--no-year-plan",
+        help="Add this week's items from the year plan (obligations) as tasks.",
+    ),
+]
+
+
 @plan_app.command("day")
 def plan_day(
     ctx: typer.Context,
@@ -67,9 +81,10 @@ def plan_day(
     time_limit: TimeLimitOption = 10.0,
     fmt: PlanFormatOption = PlanFormat.TABLE,
     out: OutOption = None,
+    with_year: YearOption = True,
 ) -> None:
     """Plan one day."""
-    _plan(get_state(ctx), "day", day, assistant, business, client, time_limit, fmt, out)
+    _plan(get_state(ctx), "day", day, assistant, business, client, time_limit, fmt, out, with_year)
 
 
 @plan_app.command("week")
@@ -82,9 +97,10 @@ def plan_week(
     time_limit: TimeLimitOption = 10.0,
     fmt: PlanFormatOption = PlanFormat.TABLE,
     out: OutOption = None,
+    with_year: YearOption = True,
 ) -> None:
     """Plan the ISO week (Monday–Sunday) that contains the date."""
-    _plan(get_state(ctx), "week", day, assistant, business, client, time_limit, fmt, out)
+    _plan(get_state(ctx), "week", day, assistant, business, client, time_limit, fmt, out, with_year)
 
 
 def _plan(
@@ -97,6 +113,7 @@ def _plan(
     time_limit: float,
     fmt: PlanFormat,
     out: Path | None,
+    with_year: bool,
 ) -> None:
     config = state.config()
     now = state.now()
@@ -121,8 +138,19 @@ def _plan(
                 now=planning_now,
                 client_ids=clients,
             )
+            year_items = (
+                year_tasks_for_week(config, start.date(), now=planning_now, client_ids=clients)
+                if with_year
+                else []
+            )
             problem = build_problem(
-                config, intakes, busy, start=start, end=end, assistant_ids=assistants
+                config,
+                intakes,
+                busy,
+                start=start,
+                end=end,
+                assistant_ids=assistants,
+                extra_tasks=year_items,
             )
             scope = "assistants:" + ",".join(a.id for a in problem.assistants)
         previous = store.load_plan(f"{scope}:{kind}:{start.date()}")

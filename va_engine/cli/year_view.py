@@ -53,7 +53,7 @@ def _heat(row: ResourceLoad) -> tuple[Text, Text]:
 
 
 def render_year(plan: YearPlan, console: Console) -> None:
-    """Print the plan: one heat-map row per resource, the placed items, what was left out, the summary."""
+    """Print one heat-map row per resource, the placed items, what was left out, the summary."""
     console.print(Text(f"Year plan {plan.year}", style="bold"))
     label = max((len(r.resource) for r in plan.resources), default=8) + 1
     for row in plan.resources:

@@ -26,7 +26,9 @@ days (:func:`week_tasks` hands a week's items over as :class:`~va_engine.model.T
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
 import time as time_module
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -166,6 +168,21 @@ class YearPlan(_Frozen):
             return 0.0
         return max(0.0, (self.peak_hours - self.bound_hours) / self.peak_hours)
 
+    def summary(self) -> dict[str, object]:
+        """The headline figures, for a JSON report next to ``model_dump``."""
+        return {
+            "year": self.year,
+            "peak_hours": self.peak_hours,
+            "bound_hours": self.bound_hours,
+            "gap": round(self.gap, 4),
+            "planned": len(self.placements),
+            "unplanned": len(self.unplanned),
+            "weeks_over_capacity": self.weeks_over_capacity,
+            "status": self.status.value,
+            "solver": self.solver,
+            "seconds": round(self.seconds, 3),
+        }
+
     def week_of(self, occurrence_id: str) -> date | None:
         return next((p.week for p in self.placements if p.occurrence.id == occurrence_id), None)
 
@@ -174,7 +191,9 @@ class YearPlan(_Frozen):
         return [p for p in self.placements if p.week == start]
 
 
-def public_holidays(country: str, years: Iterable[int], subdiv: str | None = None) -> dict[date, str]:
+def public_holidays(
+    country: str, years: Iterable[int], subdiv: str | None = None
+) -> dict[date, str]:
     """Public holidays from the ``holidays`` package (pure data, no network): date -> name."""
     import holidays as holidays_pkg  # imported here: only callers that need it pay for it
 
@@ -222,7 +241,7 @@ def _prepare(
     respect_capacity: bool,
 ) -> _Prepared:
     holiday_map = (
-        dict(holidays) if isinstance(holidays, Mapping) else {d: "holiday" for d in holidays}
+        dict(holidays) if isinstance(holidays, Mapping) else dict.fromkeys(holidays, "holiday")
     )
     first = monday(date(year, 1, 1))
     last = monday(date(year, 12, 31))
@@ -242,7 +261,11 @@ def _prepare(
 
     workdays = [len(workdays_of(w, ())) for w in weeks]
     names = [
-        tuple(holiday_map[w + timedelta(days=d)] for d in range(7) if w + timedelta(days=d) in holiday_map)
+        tuple(
+            holiday_map[w + timedelta(days=d)]
+            for d in range(7)
+            if w + timedelta(days=d) in holiday_map
+        )
         for w in weeks
     ]
     resources = sorted({o.resource for o in occurrences} | set(capacity))
@@ -276,9 +299,7 @@ def _prepare(
             minutes = _minutes(occ.hours)
             lo, hi = index[monday(occ.earliest)], index[monday(occ.deadline)]
             row_cap = cap[occ.resource]
-            client_blocked = (
-                blocked.get(occ.client_id or "", None) if occ.involves_client else None
-            )
+            client_blocked = blocked.get(occ.client_id or "") if occ.involves_client else None
             domain = []
             for w in range(max(lo, now_index), hi + 1):
                 c = row_cap[w]
@@ -346,7 +367,7 @@ def _why_empty(
 def _propagate(steps: list[_Step]) -> bool:
     """Tighten step domains by their order and lead times; False when they cannot fit."""
     for _ in range(2):
-        for a, b in zip(steps, steps[1:], strict=False):
+        for a, b in itertools.pairwise(steps):
             if not a.domain:
                 return False
             floor = a.domain[0] + a.occ.weeks_before_next
@@ -386,22 +407,28 @@ def _lower_bound(prep: _Prepared, resource: str, step_ids: Iterable[str]) -> int
     return best
 
 
+GreedyMode = Literal["level", "fit", "tight"]
+
+
 def _greedy(
     prep: _Prepared,
     groups: Sequence[str],
-    mode: Literal["level", "fit"] = "level",
+    mode: GreedyMode = "level",
     limits: Mapping[str, int] | None = None,
+    rng: random.Random | None = None,
 ) -> tuple[dict[str, int], list[str]]:
-    """Earliest deadline first; each step into the least-loaded week ("level") or the first
-    week with room ("fit", which places more when capacity is tight). ``limits`` caps each
-    resource's weekly load below its capacity (a target peak)."""
+    """Earliest deadline first; each step into the least-loaded week ("level"), the first
+    week with room ("fit") or the fullest week it still fits in ("tight", best fit).
+    ``limits`` caps each resource's weekly load below its capacity (a target peak);
+    ``rng`` jitters the deadline order by up to two weeks, for restarts."""
     load = {r: [0] * len(prep.weeks) for r in prep.cap}
     assign: dict[str, int] = {}
     failed: list[str] = []
+    jitter = {g: (rng.random() * 2 if rng else 0.0) for g in groups}
     order = sorted(
         groups,
         key=lambda g: (
-            prep.steps[prep.groups[g][-1]].domain[-1],
+            prep.steps[prep.groups[g][-1]].domain[-1] + jitter[g],
             -sum(prep.steps[s].minutes for s in prep.groups[g]),
             g,
         ),
@@ -421,10 +448,15 @@ def _greedy(
                     c = limit if c is None else min(c, limit)
                 if w < floor or (c is not None and row[w] + s.minutes > c):
                     continue
-                if choice is None or row[w] < row[choice]:
+                if mode == "fit":
                     choice = w
-                    if mode == "fit":
-                        break
+                    break
+                if (
+                    choice is None
+                    or (mode == "level" and row[w] < row[choice])
+                    or (mode == "tight" and row[w] > row[choice])
+                ):
+                    choice = w
             if choice is None:
                 break
             row[choice] += s.minutes
@@ -462,33 +494,47 @@ def _peaks(prep: _Prepared, assign: Mapping[str, int]) -> dict[str, int]:
 
 
 def _squeeze(
-    prep: _Prepared, groups: Sequence[str], assign: dict[str, int], bounds: Mapping[str, int]
+    prep: _Prepared,
+    groups: Sequence[str],
+    assign: dict[str, int],
+    bounds: Mapping[str, int],
+    seconds: float,
+    seed: int,
 ) -> dict[str, int]:
-    """Bisect a target peak (a common ratio over each resource's bound) that the
-    first-fit greedy still meets: earliest-deadline-first under a tight cap is
-    what keeps deadlines feasible, so this finds a low peak fast."""
+    """Bisect a target peak (a common ratio over each resource's bound) that some greedy
+    still meets under that cap: earliest-deadline-first under a tight cap keeps deadlines
+    feasible, and cheap restarts (other rules, jittered orders) find a low peak fast."""
+    started = time_module.perf_counter()
     peaks = _peaks(prep, assign)
     ratio = {r: peaks[r] / bounds[r] for r in peaks if bounds.get(r)}
     if not ratio:
         return assign
+    rng = random.Random(seed)
     lo, hi = 1.0, max(ratio.values())
     best = assign
-    for _ in range(14):
-        if hi - lo < 0.002:
-            break
+    while hi - lo > 0.002 and time_module.perf_counter() - started < seconds:
         mid = (lo + hi) / 2
         limits = {r: math.floor(bounds[r] * mid) for r in ratio}
-        for mode in ("fit", "level"):
-            trial, failed = _greedy(prep, groups, mode, limits)  # type: ignore[arg-type]
+        found = None
+        attempt = 0
+        while found is None and time_module.perf_counter() - started < seconds:
+            mode: GreedyMode = ("tight", "fit", "level")[attempt % 3]
+            trial, failed = _greedy(prep, groups, mode, limits, rng if attempt >= 3 else None)
             if not failed:
-                best, hi = trial, mid
+                found = trial
+            attempt += 1
+            if attempt >= 24:
                 break
+        if found is not None:
+            best, hi = found, mid
         else:
             lo = mid
     return dict(best)
 
 
-def _level(prep: _Prepared, groups: Sequence[str], assign: dict[str, int], rounds: int = 20000) -> None:
+def _level(
+    prep: _Prepared, groups: Sequence[str], assign: dict[str, int], rounds: int = 20000
+) -> None:
     """Local search on ``assign`` (in place): move steps out of each resource's peak week.
 
     A move must land below the current peak and stay within the step's domain,
@@ -515,7 +561,11 @@ def _level(prep: _Prepared, groups: Sequence[str], assign: dict[str, int], round
                     s = prep.steps[sid]
                     ids = prep.groups[s.occ.group]
                     i = s.occ.index
-                    lo = assign[ids[i - 1]] + prep.steps[ids[i - 1]].occ.weeks_before_next if i else -1
+                    lo = (
+                        assign[ids[i - 1]] + prep.steps[ids[i - 1]].occ.weeks_before_next
+                        if i
+                        else -1
+                    )
                     hi = (
                         assign[ids[i + 1]] - s.occ.weeks_before_next
                         if i + 1 < len(ids)
@@ -575,7 +625,7 @@ def _build(prep: _Prepared, groups: Sequence[str], optional: bool) -> _Model:
                 terms[s.occ.resource].setdefault(w, []).append((s.minutes, var))
             model.add(sum(row) == flag)
             pos[sid] = cp_model.LinearExpr.weighted_sum(row, s.domain)
-        for a, b in zip(ids, ids[1:], strict=False):
+        for a, b in itertools.pairwise(ids):
             gap = prep.steps[a].occ.weeks_before_next
             constraint = model.add(pos[b] >= pos[a] + gap)
             if optional:
@@ -605,12 +655,21 @@ def _build(prep: _Prepared, groups: Sequence[str], optional: bool) -> _Model:
 
 def _hint(m: _Model, assign: Mapping[str, int], present: Mapping[str, bool] | None = None) -> None:
     """Hint every decision (a complete hint lets CP-SAT start from it at once)."""
-    m.model.clear_hints()
+    m.model.clear_hints()  # type: ignore[no-untyped-call]
     for (sid, w), var in m.x.items():
         m.model.add_hint(var, assign.get(sid) == w)
     if present is not None:
         for group, flag in present.items():
             m.model.add_hint(m.present[group], flag)
+
+
+def _hint_peaks(prep: _Prepared, m: _Model, assign: Mapping[str, int]) -> None:
+    """Hint the peak variables too, so the hinted solution is complete."""
+    load = {r: [0] * len(prep.weeks) for r in prep.cap}
+    for sid, w in assign.items():
+        load[prep.steps[sid].occ.resource][w] += prep.steps[sid].minutes
+    for resource, peak in m.peaks.items():
+        m.model.add_hint(peak, max(load[resource]))
 
 
 def _solve(
@@ -719,30 +778,23 @@ def plan_year(
     }
     bounds = {r: _lower_bound(prep, r, members[r]) for r in prep.cap}
     if groups:
-        assign = _squeeze(prep, groups, assign, bounds)
+        assign = _squeeze(prep, groups, assign, bounds, remaining() * 0.25, seed)
         _level(prep, groups, assign)
         # Phase 1: minimise every resource's peak.
         m = _build(prep, groups, optional=False)
         for resource, peak in m.peaks.items():
             m.model.add(peak >= bounds[resource])
-        # Above the bound, every week's overshoot counts a little: it gives the
-        # search a gradient where the peak alone is flat (many weeks share it).
-        overshoot = []
-        week_count = len(prep.weeks)
-        for resource, by_week in m.loads.items():
-            for expr in by_week.values():
-                var = m.model.new_int_var(0, max(0, m.peaks[resource].proto.domain[-1] - bounds[resource]), "")
-                m.model.add(var >= expr - bounds[resource])
-                overshoot.append(var)
-        m.model.minimize(week_count * 1000 * sum(m.peaks.values()) + sum(overshoot))
+        m.model.minimize(sum(m.peaks.values()))
         _hint(m, assign)
+        _hint_peaks(prep, m, assign)
         solver, code = _solve(m, remaining() * 0.7, workers, seed, gap_limit)
         if code in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             assign = _read(m, solver)
             proven = code == cp_model.OPTIMAL and gap_limit == 0
             status = PlanStatus.OPTIMAL if proven else PlanStatus.FEASIBLE
             solver_name = "cp-sat"
-            _polish(prep, m, solver, groups, members, assign, remaining(), workers, seed)
+            budget = remaining() - 0.2  # leave time to assemble the result
+            _polish(prep, m, solver, groups, members, assign, budget, workers, seed)
             assign = m.last or assign
         # else: time ran out before CP-SAT found a plan; the greedy plan stands.
     elif prep.unplaced:
@@ -815,8 +867,8 @@ def baseline_year(
     prep = _prepare(
         occurrences, capacity, year, holidays, vacations or {}, {}, now, respect_capacity=False
     )
-    pick = (lambda d: d[-1]) if rule == "at_deadline" else (lambda d: d[0])
-    assign = {sid: pick(s.domain) for sid, s in prep.steps.items()}
+    last = rule == "at_deadline"
+    assign = {sid: s.domain[-1] if last else s.domain[0] for sid, s in prep.steps.items()}
     bounds = {
         r: _lower_bound(prep, r, [s for s in prep.steps if prep.steps[s].occ.resource == r])
         for r in prep.cap
@@ -835,7 +887,10 @@ def _result(
 ) -> YearPlan:
     n = len(prep.weeks)
     placements = sorted(
-        (Placement(occurrence=prep.steps[sid].occ, week=prep.weeks[w]) for sid, w in assign.items()),
+        (
+            Placement(occurrence=prep.steps[sid].occ, week=prep.weeks[w])
+            for sid, w in assign.items()
+        ),
         key=lambda p: (p.week, p.occurrence.occurrence_deadline, p.occurrence.id),
     )
     deadlines: dict[str, list[list[str]]] = {r: [[] for _ in range(n)] for r in prep.cap}

@@ -109,7 +109,7 @@ def year_plan_to_ics(
         event.add("related-to", parent_uid)
         cal.add_component(event)
     cal.add_missing_timezones()
-    return cal.to_ical()
+    return bytes(cal.to_ical())
 
 
 def split_calendar(ics: bytes) -> dict[str, bytes]:
@@ -131,5 +131,5 @@ def split_calendar(ics: bytes) -> dict[str, bytes]:
             cal.add_component(zone)
         cal.add_component(component)
         filename = re.sub(r"[^A-Za-z0-9._-]+", "_", str(component["UID"])) + ".ics"
-        result[filename] = cal.to_ical()
+        result[filename] = bytes(cal.to_ical())
     return result

@@ -8,10 +8,19 @@ from zoneinfo import ZoneInfo
 
 from va_engine.errors import NotFoundError
 from va_engine.model import Busy, PlanningProblem, Task
+from va_engine.obligations import DEFAULT_RESOURCE, ObligationOccurrence, expand
+from va_engine.planner.year import Period, plan_year, public_holidays, week_tasks
 from va_engine.settings import Config
 from va_engine.workflows.intake import ClientIntake
 
-__all__ = ["build_problem", "business_problem", "horizon", "week_start"]
+__all__ = [
+    "build_problem",
+    "business_problem",
+    "horizon",
+    "week_start",
+    "year_problem",
+    "year_tasks_for_week",
+]
 
 
 def week_start(day: date) -> date:
@@ -44,8 +53,12 @@ def build_problem(
     start: datetime,
     end: datetime,
     assistant_ids: Sequence[str] | None = None,
+    extra_tasks: Sequence[Task] = (),
 ) -> PlanningProblem:
-    """The assistants' problem: every client's tasks, habits and busy time in one week."""
+    """The assistants' problem: every client's tasks, habits and busy time in one week.
+
+    ``extra_tasks`` are added as they are: e.g. the year plan's items for the week.
+    """
     assistants = config.assistant_models()
     if assistant_ids:
         known = {a.id for a in assistants}
@@ -57,13 +70,12 @@ def build_problem(
         assistants = [a for a in assistants if a.id in assistant_ids]
     ids = {a.id for a in assistants}
     tasks: list[Task] = []
-    for intake in intakes:
-        for task in intake.tasks:
-            if task.release and task.release >= end:
-                continue  # not yet released this period
-            if task.assistant_id and task.assistant_id not in ids:
-                continue  # someone else's work
-            tasks.append(task)
+    for task in (*(t for intake in intakes for t in intake.tasks), *extra_tasks):
+        if task.release and task.release >= end:
+            continue  # not yet released this period
+        if task.assistant_id and task.assistant_id not in ids:
+            continue  # someone else's work
+        tasks.append(task)
     busy = [
         b
         for b in (*assistant_busy, *(b for intake in intakes for b in intake.busy))
@@ -108,3 +120,69 @@ def _visit_tasks(config: Config, client_id: str) -> list[Task]:
     assert client_config.business is not None
     scratch = client_config.model_copy(update={"tasks": client_config.business.visits})
     return scratch.manual_tasks(config.engine.timezone)
+
+
+def year_problem(
+    config: Config, year: int, *, client_ids: list[str] | None = None
+) -> tuple[
+    list[ObligationOccurrence],
+    dict[str, float],
+    dict[date, str],
+    dict[str, list[Period]],
+    dict[str, list[Period]],
+]:
+    """Occurrences, capacities, holidays, vacations and no-contact periods from the config."""
+    chosen = [config.client(c) for c in client_ids] if client_ids else list(config.clients)
+    occurrences: list[ObligationOccurrence] = []
+    capacity: dict[str, float] = {DEFAULT_RESOURCE: config.engine.year_hours_per_week}
+    no_contact: dict[str, list[Period]] = {}
+    countries: set[str] = set()
+    for client_config in chosen:
+        client = client_config.to_model(config.engine.timezone)
+        occurrences.extend(expand(client_config.obligations, year, client.timezone, client=client))
+        own = f"client:{client.id}"
+        if any(o.resource == own for o in occurrences):
+            capacity[own] = client_config.own_hours_per_week
+        no_contact[client.id] = [Period(start=r.start, end=r.end) for r in client_config.no_contact]
+        countries.add(client_config.country)
+    holidays: dict[date, str] = {}
+    for country in sorted(countries or {"NL"}):
+        holidays.update(public_holidays(country, (year - 1, year, year + 1)))
+    vacations = {
+        DEFAULT_RESOURCE: [
+            Period(start=r.start, end=r.end) for a in config.assistants for r in a.vacations
+        ]
+    }
+    return occurrences, capacity, holidays, vacations, no_contact
+
+
+def year_tasks_for_week(
+    config: Config,
+    week_monday: date,
+    *,
+    now: datetime,
+    client_ids: Sequence[str] | None = None,
+    time_limit_s: float = 2.0,
+) -> list[Task]:
+    """The year plan's items for one week, as tasks: the hand-off from year to week.
+
+    The year containing the week's Thursday (ISO rule) is levelled, so the last
+    days of December plan against the right year.
+    """
+    year = (week_monday + timedelta(days=3)).year
+    occurrences, capacity, holidays, vacations, no_contact = year_problem(
+        config, year, client_ids=list(client_ids) if client_ids else None
+    )
+    if not occurrences:
+        return []
+    plan = plan_year(
+        occurrences,
+        capacity,
+        year=year,
+        holidays=holidays,
+        vacations=vacations,
+        no_contact=no_contact,
+        time_limit_s=time_limit_s,
+        now=now,
+    )
+    return week_tasks(plan, week_monday, config.engine.timezone)
