@@ -61,7 +61,7 @@ def print_table(
     console: Console | None = None,
 ) -> None:
     """Render ``rows`` as a rich table with the given ``columns`` (missing cells show –)."""
-    console = console or Console()
+    console = console or Console(width=None if sys.stdout.isatty() else 200)
     table = Table(title=f"{title}  ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()})")
     for column in columns:
         table.add_column(

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import gap_pct, print_table, write_results  # noqa: E402
+from _common import gap_pct, print_table, write_results
 
-from va_engine.model import Assistant, Plan, PlanningProblem, Task  # noqa: E402
-from va_engine.planner import PlanLimits, greedy_plan, plan, validate_plan  # noqa: E402
+from va_engine.model import Assistant, Plan, PlanningProblem, Task
+from va_engine.planner import PlanLimits, greedy_plan, plan, validate_plan
 
 ORIGIN = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instances", type=Path, required=True)
     parser.add_argument("--optimal", type=Path, required=True)
     parser.add_argument("--first", type=int, default=None)
-    parser.add_argument("--only", type=int, nargs="*", default=None, help="1-based instance numbers")
+    parser.add_argument(
+        "--only", type=int, nargs="*", default=None, help="1-based instance numbers"
+    )
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
@@ -99,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         for solver in ("ours", "greedy"):
             started = time.perf_counter()
             if solver == "ours":
-                result = plan(problem, PlanLimits(time_limit_s=args.time_limit, workers=args.workers), now=ORIGIN)
+                result = plan(
+                    problem,
+                    PlanLimits(time_limit_s=args.time_limit, workers=args.workers),
+                    now=ORIGIN,
+                )
             else:
                 result = greedy_plan(problem, now=ORIGIN)
             seconds = time.perf_counter() - started
@@ -113,11 +119,20 @@ def main(argv: list[str] | None = None) -> int:
                     "best_known": best,
                     "gap_pct": gap_pct(objective, best),
                     "seconds": round(seconds, 2),
-                    "status": result.status.value if not violations else f"INVALID ({len(violations)})",
+                    "status": result.status.value
+                    if not violations
+                    else f"INVALID ({len(violations)})",
                 }
             )
-        print(f"wt40-{number:03d}: ours {rows[-2]['objective']} greedy {rows[-1]['objective']} opt {best} ({rows[-2]['seconds']} s)", flush=True)
-    print_table("wt40 total weighted tardiness", rows, ["instance", "solver", "objective", "best_known", "gap_pct", "seconds", "status"])
+        print(
+            f"wt40-{number:03d}: ours {rows[-2]['objective']} greedy {rows[-1]['objective']} opt {best} ({rows[-2]['seconds']} s)",
+            flush=True,
+        )
+    print_table(
+        "wt40 total weighted tardiness",
+        rows,
+        ["instance", "solver", "objective", "best_known", "gap_pct", "seconds", "status"],
+    )
     summary = []
     for solver in ("ours", "greedy"):
         mine = [r for r in rows if r["solver"] == solver]
@@ -133,7 +148,19 @@ def main(argv: list[str] | None = None) -> int:
                 "mean_seconds": statistics.fmean(float(r["seconds"]) for r in mine),  # type: ignore[arg-type]
             }
         )
-    print_table("wt40 summary", summary, ["solver", "instances", "optimal", "within_1pct", "mean_gap_pct", "max_gap_pct", "mean_seconds"])
+    print_table(
+        "wt40 summary",
+        summary,
+        [
+            "solver",
+            "instances",
+            "optimal",
+            "within_1pct",
+            "mean_gap_pct",
+            "max_gap_pct",
+            "mean_seconds",
+        ],
+    )
     write_results(rows, args.json)
     return 0
 

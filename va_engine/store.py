@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from va_engine.assignments import Assignment
 from va_engine.errors import StoreError, redact
 from va_engine.model import LedgerEntry, Mode, Plan, SupportLevel, Task
 
@@ -189,6 +190,106 @@ class PlanRow(Base):
     scope: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class OutboxRow(Base):
+    """A message the daemon must deliver exactly once; (client, key) is its identity.
+
+    ``raw`` is the whole rendered message, so a retry after a crash delivers
+    the very same bytes (same Message-ID) instead of rendering anew.
+    """
+
+    __tablename__ = "va_outbox"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    run_key: Mapped[str] = mapped_column(String(255), index=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    audience: Mapped[str] = mapped_column(String(16))
+    recipient: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    message_id: Mapped[str] = mapped_column(String(255))
+    raw: Mapped[str] = mapped_column(Text)
+    release_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    location: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class HeartbeatRow(Base):
+    """Last sign of life of a long-running watcher (e.g. an IMAP IDLE connection)."""
+
+    __tablename__ = "va_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class FailureRow(Base):
+    """Consecutive failures of one workflow of one client: drives backoff and alerts."""
+
+    __tablename__ = "va_failures"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow: Mapped[str] = mapped_column(String(64), primary_key=True)
+    streak: Mapped[int] = mapped_column(Integer, default=0)
+    first_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AlertRow(Base):
+    """One alert for the assistant; (client, key) makes a repeat a no-op."""
+
+    __tablename__ = "va_alerts"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+
+
+class LedgerTimeRow(Base):
+    """When a logged contact began (optional): lets reports check reachability by the hour."""
+
+    __tablename__ = "va_ledger_times"
+
+    ledger_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AssignmentRow(Base):
+    """Homework given to a client (see :mod:`va_engine.assignments`)."""
+
+    __tablename__ = "va_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    task: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(64))
+    due: Mapped[date] = mapped_column(Date)
+    every: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    minutes: Mapped[int] = mapped_column(Integer)
+    level: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    done_count: Mapped[int] = mapped_column(Integer, default=0)
+    missed_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
 
 
 _EDITABLE_LEDGER_FIELDS = frozenset(
@@ -637,9 +738,345 @@ class ClientStore:
                 )
             return result
 
+    # -- outbox, failures, alerts (daemon) -----------------------------------
+
+    def enqueue_message(
+        self,
+        *,
+        key: str,
+        run_key: str,
+        workflow: str,
+        channel: str,
+        audience: str,
+        recipient: str,
+        subject: str,
+        message_id: str,
+        raw: str,
+        release_at: datetime,
+        expires_at: datetime | None,
+        now: datetime,
+    ) -> tuple[OutboxRow, bool]:
+        """Queue a message under ``key``; a second call returns the first row and False."""
+        with self._store.session() as session:
+            existing = self._outbox_row(session, key)
+            if existing is not None:
+                return existing, False
+            row = OutboxRow(
+                client_id=self.client_id,
+                key=key,
+                run_key=run_key,
+                workflow=workflow,
+                channel=channel,
+                audience=audience,
+                recipient=recipient,
+                subject=subject,
+                message_id=message_id,
+                raw=raw,
+                release_at=release_at,
+                expires_at=expires_at,
+                status="pending",
+                attempts=0,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                again = self._outbox_row(session, key)
+                assert again is not None
+                return again, False
+            return row, True
+
+    def _outbox_row(self, session: Session, key: str) -> OutboxRow | None:
+        return session.scalars(
+            select(OutboxRow).where(OutboxRow.client_id == self.client_id, OutboxRow.key == key)
+        ).one_or_none()
+
+    def outbox(
+        self,
+        *,
+        status: str | Sequence[str] | None = None,
+        run_key: str | None = None,
+        key_prefix: str | None = None,
+    ) -> list[OutboxRow]:
+        with self._store.session() as session:
+            query = select(OutboxRow).where(OutboxRow.client_id == self.client_id)
+            if isinstance(status, str):
+                query = query.where(OutboxRow.status == status)
+            elif status is not None:
+                query = query.where(OutboxRow.status.in_(list(status)))
+            if run_key is not None:
+                query = query.where(OutboxRow.run_key == run_key)
+            if key_prefix is not None:
+                query = query.where(OutboxRow.key.startswith(key_prefix, autoescape=True))
+            return list(session.scalars(query.order_by(OutboxRow.id)))
+
+    def set_message_status(
+        self,
+        message_id: int,
+        status: str,
+        *,
+        now: datetime,
+        expect: str | Sequence[str] | None = None,
+        error: str | None = None,
+        location: str | None = None,
+    ) -> bool:
+        """Move an outbox row to ``status``; with ``expect`` only from those states (CAS)."""
+        with self._store.session() as session:
+            row = session.get(OutboxRow, message_id)
+            if row is None or row.client_id != self.client_id:
+                return False
+            allowed = [expect] if isinstance(expect, str) else expect
+            if allowed is not None and row.status not in allowed:
+                return False
+            row.status, row.updated_at, row.error = status, now, error
+            if status in ("sending", "drafting", "writing"):
+                row.attempts += 1
+            if location is not None:
+                row.location = location
+            return True
+
+    def failure(self, workflow: str) -> FailureRow | None:
+        with self._store.session() as session:
+            return session.get(FailureRow, (self.client_id, workflow))
+
+    def failures(self) -> list[FailureRow]:
+        with self._store.session() as session:
+            return list(
+                session.scalars(select(FailureRow).where(FailureRow.client_id == self.client_id))
+            )
+
+    def record_failure(
+        self, workflow: str, error: str, *, now: datetime, next_attempt_at: datetime
+    ) -> FailureRow:
+        """Count one more consecutive failure of ``workflow``; returns the updated row."""
+        with self._store.session() as session:
+            row = session.get(FailureRow, (self.client_id, workflow))
+            if row is None:
+                row = FailureRow(
+                    client_id=self.client_id,
+                    workflow=workflow,
+                    streak=0,
+                    first_failed_at=now,
+                    alerted=False,
+                )
+                session.add(row)
+            row.streak += 1
+            row.last_failed_at, row.next_attempt_at, row.last_error = now, next_attempt_at, error
+            session.flush()
+            return row
+
+    def mark_failure_alerted(self, workflow: str) -> None:
+        with self._store.session() as session:
+            row = session.get(FailureRow, (self.client_id, workflow))
+            if row is not None:
+                row.alerted = True
+
+    def clear_failure(self, workflow: str) -> bool:
+        """Forget the failure streak of ``workflow`` (it succeeded); True if there was one."""
+        with self._store.session() as session:
+            row = session.get(FailureRow, (self.client_id, workflow))
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+    def add_alert(self, key: str, subject: str, body: str, *, now: datetime) -> bool:
+        """Record an alert once per ``key``; False when it was already raised."""
+        try:
+            with self._store.session() as session:
+                session.add(
+                    AlertRow(client_id=self.client_id, key=key, at=now, subject=subject, body=body)
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    def alerts(self) -> list[AlertRow]:
+        with self._store.session() as session:
+            return list(
+                session.scalars(
+                    select(AlertRow)
+                    .where(AlertRow.client_id == self.client_id)
+                    .order_by(AlertRow.id)
+                )
+            )
+
+    def beat(self, name: str, *, now: datetime, detail: str = "") -> None:
+        """Record that watcher ``name`` of this client is alive."""
+        with self._store.session() as session:
+            row = session.get(HeartbeatRow, name)
+            if row is None:
+                session.add(
+                    HeartbeatRow(name=name, client_id=self.client_id, at=now, detail=detail)
+                )
+            elif row.client_id == self.client_id:
+                row.at, row.detail = now, detail
+
+    def heartbeats(self) -> list[HeartbeatRow]:
+        with self._store.session() as session:
+            return list(
+                session.scalars(
+                    select(HeartbeatRow)
+                    .where(HeartbeatRow.client_id == self.client_id)
+                    .order_by(HeartbeatRow.name)
+                )
+            )
+
+    # -- contact times & assignments (ledger reports) -------------------------
+
+    def set_entry_start(self, entry_id: int, start: datetime) -> None:
+        """Record when the contact of ledger entry ``entry_id`` began (kept in UTC)."""
+        if start.tzinfo is None:
+            raise StoreError("a contact start time must be timezone-aware")
+        with self._store.session() as session:
+            self._ledger_row(session, entry_id)
+            row = session.get(LedgerTimeRow, entry_id)
+            if row is None:
+                session.add(
+                    LedgerTimeRow(
+                        ledger_id=entry_id, client_id=self.client_id, start=start.astimezone(UTC)
+                    )
+                )
+            else:
+                row.start = start.astimezone(UTC)
+
+    def entry_starts(self) -> dict[int, datetime]:
+        """Contact start times by ledger entry id, as aware UTC datetimes."""
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(LedgerTimeRow).where(LedgerTimeRow.client_id == self.client_id)
+            )
+            # SQLite hands back naive datetimes; they were written in UTC.
+            return {
+                row.ledger_id: row.start if row.start.tzinfo else row.start.replace(tzinfo=UTC)
+                for row in rows
+            }
+
+    def add_assignment(self, assignment: Assignment, *, actor: str, now: datetime) -> int:
+        self._check(assignment.client_id)
+        with self._store.session() as session:
+            row = AssignmentRow(
+                client_id=self.client_id,
+                task=assignment.task,
+                kind=assignment.kind,
+                due=assignment.due,
+                every=assignment.every,
+                minutes=assignment.minutes,
+                level=assignment.level.value,
+                status=assignment.status,
+                created_at=now,
+            )
+            session.add(row)
+            session.flush()
+            session.add(
+                AuditRow(
+                    client_id=self.client_id,
+                    at=now,
+                    actor=actor,
+                    action="assignment.add",
+                    subject=f"assignment:{row.id}",
+                    after=json.loads(assignment.model_dump_json(exclude={"id"})),
+                )
+            )
+            return row.id
+
+    def assignments(self, *, status: str | None = None) -> list[Assignment]:
+        with self._store.session() as session:
+            query = select(AssignmentRow).where(AssignmentRow.client_id == self.client_id)
+            if status:
+                query = query.where(AssignmentRow.status == status)
+            return [
+                _to_assignment(row)
+                for row in session.scalars(query.order_by(AssignmentRow.due, AssignmentRow.id))
+            ]
+
+    def record_assignment(
+        self,
+        assignment_id: int,
+        *,
+        done: bool,
+        day: date,
+        actor: str,
+        now: datetime,
+        minutes: int | None = None,
+    ) -> int | None:
+        """Record the client's answer for the current due date; returns the ledger entry id.
+
+        Done lands in the ledger as the client's own work, keyed by
+        (assignment, due date) so a repeated answer is written once. A
+        repeating assignment moves on to its next due date; a one-off closes.
+        """
+        from va_engine.assignments import next_due, outcome_entry
+
+        with self._store.session() as session:
+            row = session.scalars(
+                select(AssignmentRow).where(
+                    AssignmentRow.client_id == self.client_id, AssignmentRow.id == assignment_id
+                )
+            ).one_or_none()
+            if row is None:
+                from va_engine.errors import NotFoundError
+
+                raise NotFoundError(f"no assignment {assignment_id} for client {self.client_id!r}")
+            current = _to_assignment(row)
+        if current.status != "open":
+            return None
+        entry_id: int | None = None
+        if done:
+            entry_id = self.add_entry(
+                outcome_entry(current, day=day, minutes=minutes),
+                actor=actor,
+                now=now,
+                run_key=f"assignment:{assignment_id}:{current.due.isoformat()}",
+            )
+        following = next_due(current)
+        with self._store.session() as session:
+            row = session.get(AssignmentRow, assignment_id)
+            assert row is not None
+            if done:
+                row.done_count += 1
+            else:
+                row.missed_count += 1
+            if following is not None:
+                row.due = following
+            else:
+                row.status = "done" if done else "missed"
+            session.add(
+                AuditRow(
+                    client_id=self.client_id,
+                    at=now,
+                    actor=actor,
+                    action="assignment.done" if done else "assignment.missed",
+                    subject=f"assignment:{assignment_id}",
+                    before={"due": current.due.isoformat()},
+                    after={"status": row.status, "due": row.due.isoformat()},
+                )
+            )
+        return entry_id
+
     def _check(self, client_id: str | None) -> None:
         if client_id is not None and client_id != self.client_id:
             raise StoreError(
                 f"refusing to write data of client {client_id!r} through the store of "
                 f"client {self.client_id!r}"
             )
+
+
+def _to_assignment(row: AssignmentRow) -> Assignment:
+    return Assignment(
+        id=row.id,
+        client_id=row.client_id,
+        task=row.task,
+        kind=row.kind,
+        due=row.due,
+        every=row.every,
+        minutes=row.minutes,
+        level=SupportLevel(row.level),
+        status=row.status,
+        created=row.created_at.date(),
+        done_count=row.done_count,
+        missed_count=row.missed_count,
+    )

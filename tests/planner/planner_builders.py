@@ -28,7 +28,9 @@ HOME = Location(name="home", lat=52.37, lon=4.89)
 FAST = PlanLimits(time_limit_s=2.0, improve_s=0.2)
 
 
-def weekdays(start: time = time(9), end: time = time(17), days: range = range(5)) -> tuple[DayWindow, ...]:
+def weekdays(
+    start: time = time(9), end: time = time(17), days: range = range(5)
+) -> tuple[DayWindow, ...]:
     return tuple(DayWindow(weekday=d, start=start, end=end) for d in days)
 
 
@@ -62,7 +64,9 @@ def checked(p: PlanningProblem, result: Plan) -> Plan:
 def solve() -> Callable[..., Plan]:
     """plan() with short limits; every plan is validated, and so is the greedy one."""
 
-    def run(p: PlanningProblem, limits: PlanLimits = FAST, now: datetime | None = None, **kw: Any) -> Plan:
+    def run(
+        p: PlanningProblem, limits: PlanLimits = FAST, now: datetime | None = None, **kw: Any
+    ) -> Plan:
         now = now or p.start
         checked(p, greedy_plan(p, now=now, limits=limits))
         return checked(p, plan(p, limits, now=now, **kw))

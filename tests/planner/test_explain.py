@@ -1,4 +1,7 @@
-"""Every task left out (or late) carries a reason found by checking its cause; bad input never crashes."""
+"""Every task left out (or late) carries a reason found by checking its cause.
+
+Bad input never crashes the planner: it becomes an explained unplanned task.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,12 @@ def _reason(result: Plan, tid: str) -> tuple[str, str]:
 
 def test_format_windows_groups_days() -> None:
     assert format_windows(weekdays(time(9), time(12))) == "Mon–Fri 9–12"
-    assert format_windows((*weekdays(time(9), time(12), range(3)), *weekdays(time(10), time(11, 30), range(5, 6)))) == "Mon–Wed 9–12, Sat 10–11:30"
+    assert (
+        format_windows(
+            (*weekdays(time(9), time(12), range(3)), *weekdays(time(10), time(11, 30), range(5, 6)))
+        )
+        == "Mon–Wed 9–12, Sat 10–11:30"
+    )
 
 
 def test_no_assistant_has_the_skill(solve: Callable[..., Plan]) -> None:
@@ -28,13 +36,17 @@ def test_no_assistant_has_the_skill(solve: Callable[..., Plan]) -> None:
 
 def test_longer_than_any_free_window(solve: Callable[..., Plan]) -> None:
     busy = (Busy(start=at(0, 12), end=at(0, 13)),)
-    result = solve(problem(task("big", 300, deadline=at(0, 17), hard_deadline=True), days=1, busy=busy))
+    result = solve(
+        problem(task("big", 300, deadline=at(0, 17), hard_deadline=True), days=1, busy=busy)
+    )
     code, reason = _reason(result, "big")
     assert code == "too_long"
     assert "longer (300 min) than any free window" in reason and "longest 240 min" in reason
 
 
-def test_hard_deadline_passed_and_deadline_before_release_plus_duration(solve: Callable[..., Plan]) -> None:
+def test_hard_deadline_passed_and_deadline_before_release_plus_duration(
+    solve: Callable[..., Plan],
+) -> None:
     result = solve(
         problem(
             task("gone", 30, deadline=at(0, 10), hard_deadline=True),
@@ -66,13 +78,21 @@ def test_capacity_overbooked_by_hours(solve: Callable[..., Plan]) -> None:
 
 
 def test_unplanned_predecessor(solve: Callable[..., Plan]) -> None:
-    result = solve(problem(task("first", 60, skill="x"), task("then", 30, predecessors=("first",)), days=1))
+    result = solve(
+        problem(task("first", 60, skill="x"), task("then", 30, predecessors=("first",)), days=1)
+    )
     assert _reason(result, "then") == ("predecessor", "it waits for 'first', which is not planned")
 
 
 def test_window_outside_horizon_and_habit_shortfall(solve: Callable[..., Plan]) -> None:
     outside = TimeWindow(start=at(3, 9), end=at(3, 10))
-    habit = Habit(id="walk", title="walk", times_per_week=5, minutes=30, windows=weekdays(time(8), time(10), range(2)))
+    habit = Habit(
+        id="walk",
+        title="walk",
+        times_per_week=5,
+        minutes=30,
+        windows=weekdays(time(8), time(10), range(2)),
+    )
     result = solve(problem(task("w", 30, windows=(outside,)), days=2, habits=(habit,)))
     assert _reason(result, "w")[0] == "window"
     code, reason = _reason(result, "walk")

@@ -245,3 +245,23 @@ def test_benchmark_runner_smoke(tmp_path: Path) -> None:
             "vehicles",
             "distance",
         }
+
+
+@pytest.mark.skipif(not (SOLOMON / "R101.txt").exists(), reason="shared Solomon data not present")
+def test_fleet_phase_then_distance_phase_stays_feasible() -> None:
+    instance = read_solomon(SOLOMON / "R101.txt", 25)
+    solution = solve_routing(instance, RoutingParams(time_limit_s=1.0, fleet_phase=0.5))
+    assert solution.feasible
+    assert check_routes(instance, solution) == []
+    assert solution.distance == pytest.approx(
+        sum(route_distance(instance, r.nodes) for r in solution.routes)
+    )
+
+
+def test_raw_overrides_reach_or_tools() -> None:
+    instance = line_instance()
+    bad = RoutingParams(time_limit_s=0.2, overrides=(("local_search_metaheuristics", [1, 2]),))
+    with pytest.raises(ValueError, match="rejected"):
+        solve_routing(instance, bad)
+    ok = RoutingParams(time_limit_s=0.2, overrides=(("local_search_operators.use_or_opt", 2),))
+    assert check_routes(instance, solve_routing(instance, ok)) == []

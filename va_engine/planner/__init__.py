@@ -63,7 +63,9 @@ def plan(
         previous=previous,
         frozen_until=frozen_until,
     )
-    placement, breaks, value = greedy_placement(comp, improve_s=limits.improve_s, seed=limits.seed)
+    placement, breaks, value = greedy_placement(
+        comp, improve_s=limits.improve_seconds, seed=limits.seed
+    )
     if progress is not None:
         progress(float(value), None)
     remaining = limits.time_limit_s - (_time.perf_counter() - started)

@@ -98,9 +98,7 @@ class _State:
         cap = self.comp.calendars[a].max_per_day
         return _INF if cap is None else cap - self.load[(a, day)]
 
-    def visit_travel(
-        self, a: int, day: int, s: int, e: int, job: Job
-    ) -> list[Interval] | None:
+    def visit_travel(self, a: int, day: int, s: int, e: int, job: Job) -> list[Interval] | None:
         """Travel intervals of the day with a visit at ``[s, e)`` added, or None if they clash."""
         visits = sorted([*self.visits[(a, day)], (s, e, job.location)], key=lambda v: v[0])
         before, back = day_travel(self.comp, a, visits)  # type: ignore[arg-type]
@@ -131,7 +129,9 @@ class _State:
             )
 
 
-def _try_single(state: _State, job: Job, a: int, lb: int) -> tuple[list[Piece], list[Interval] | None] | None:
+def _try_single(
+    state: _State, job: Job, a: int, lb: int
+) -> tuple[list[Piece], list[Interval] | None] | None:
     comp = state.comp
     for r in job.regions.get(a, []):
         if r.end <= lb or r.end - max(r.start, lb) < job.duration:
@@ -243,15 +243,17 @@ def _decode(comp: Compiled, order: Sequence[Job]) -> tuple[Placement, Breaks]:
     placement: Placement = {}
     for job in comp.jobs:
         if job.fixed:
-            (a, regs), = job.regions.items()
+            ((a, regs),) = job.regions.items()
             piece = Piece(a, regs[0].start, job.duration)
-            travel = None
+            fixed_travel: list[Interval] | None = None
             if job.location is not None:
                 day = comp.calendars[a].day_of(piece.start)
-                travel = state.visit_travel(a, day, piece.start, piece.start + piece.size, job)
-                if travel is None:
-                    travel = state.travel.get((a, day), [])
-            state.place(a, job, [piece], travel)
+                fixed_travel = state.visit_travel(
+                    a, day, piece.start, piece.start + piece.size, job
+                )
+                if fixed_travel is None:
+                    fixed_travel = state.travel.get((a, day), [])
+            state.place(a, job, [piece], fixed_travel)
             placement[job.key] = [piece]
     in_group: dict[str, int] = defaultdict(int)
     for job in order:  # stable re-planning: keep previous positions that still fit
@@ -308,7 +310,9 @@ def _due(comp: Compiled, job: Job) -> int:
     return comp.horizon + 10**6
 
 
-def _topological(comp: Compiled, jobs: list[Job], key: Callable[[Job], tuple[float, ...]]) -> list[Job]:
+def _topological(
+    comp: Compiled, jobs: list[Job], key: Callable[[Job], tuple[float, ...]]
+) -> list[Job]:
     """Jobs sorted by ``key`` but never before a predecessor (Kahn's algorithm)."""
     by_task: dict[str, list[Job]] = defaultdict(list)
     for j in jobs:
@@ -393,7 +397,7 @@ def _runs(comp: Compiled, placement: Placement) -> list[tuple[int, int, list[Job
         items.sort(key=lambda x: x[0])
         cur: list[Job] = []
         start = end = 0
-        for s, job in items + [(-1, items[0][1])]:
+        for s, job in [*items, (-1, items[0][1])]:
             if cur and s == end:
                 cand = [*cur, job]
                 lo, hi = start, end + job.duration
@@ -426,68 +430,82 @@ def _polish_runs(comp: Compiled, placement: Placement, budget: float, seed: int)
     rng = random.Random(seed)
     stop = _time.perf_counter() + budget
     out = dict(placement)
-    w = comp.weights
     share = budget / sum(len(r[2]) for r in runs)
     for a, t0, jobs in runs:
-        n = len(jobs)
-        dur = [j.duration for j in jobs]
-        due = [j.deadline if j.deadline is not None else _INF for j in jobs]
-        wt = [w.tardiness * j.weight for j in jobs]
-        prev = [j.prev[0].start if j.prev and j.prev[0].assistant == a and len(j.prev) == 1 else None for j in jobs]
+        search = _RunSearch(comp, a, t0, jobs)
+        best = search.solve(rng, min(stop, _time.perf_counter() + share * len(jobs)))
+        t = t0
+        for i in best:
+            out[jobs[i].key] = [Piece(a, t, jobs[i].duration)]
+            t += jobs[i].duration
+    return out
 
-        def cost(order: list[int]) -> int:
-            t = t0
-            total = 0
-            for i in order:
-                if prev[i] is not None and prev[i] != t:
-                    total += w.moved
-                t += dur[i]
-                if t > due[i]:
-                    total += wt[i] * (t - due[i])
-            return total
 
-        def descend(order: list[int], value: int) -> tuple[list[int], int]:
-            improved = True
-            while improved and _time.perf_counter() < stop:
-                improved = False
-                for i in range(n):
-                    for j in range(n):
-                        if i == j:
-                            continue
+class _RunSearch:
+    """Iterated local search over the order of one run (indices into its jobs)."""
+
+    def __init__(self, comp: Compiled, a: int, t0: int, jobs: list[Job]) -> None:
+        w = comp.weights
+        self.n = len(jobs)
+        self.t0 = t0
+        self.moved = w.moved
+        self.dur = [j.duration for j in jobs]
+        self.due = [j.deadline if j.deadline is not None else _INF for j in jobs]
+        self.wt = [w.tardiness * j.weight for j in jobs]
+        self.prev = [
+            j.prev[0].start if j.prev and j.prev[0].assistant == a and len(j.prev) == 1 else None
+            for j in jobs
+        ]
+
+    def cost(self, order: list[int]) -> int:
+        t = self.t0
+        total = 0
+        for i in order:
+            if self.prev[i] is not None and self.prev[i] != t:
+                total += self.moved
+            t += self.dur[i]
+            if t > self.due[i]:
+                total += self.wt[i] * (t - self.due[i])
+        return total
+
+    def descend(self, order: list[int], value: int, stop: float) -> tuple[list[int], int]:
+        """First-improvement insertion and swap moves until none improves (or time is up)."""
+        n = self.n
+        improved = True
+        while improved and _time.perf_counter() < stop:
+            improved = False
+            for i in range(n):
+                for j in range(n):
+                    if i == j:
+                        continue
+                    cand = order[:]
+                    cand.insert(j, cand.pop(i))
+                    cv = self.cost(cand)
+                    if cv < value:
+                        order, value, improved = cand, cv, True
+                    if j > i:
                         cand = order[:]
-                        cand.insert(j, cand.pop(i))
-                        cv = cost(cand)
+                        cand[i], cand[j] = cand[j], cand[i]
+                        cv = self.cost(cand)
                         if cv < value:
                             order, value, improved = cand, cv, True
-                        if j > i:
-                            cand = order[:]
-                            cand[i], cand[j] = cand[j], cand[i]
-                            cv = cost(cand)
-                            if cv < value:
-                                order, value, improved = cand, cv, True
-            return order, value
+        return order, value
 
-        run_stop = min(stop, _time.perf_counter() + share * n)
-        best = list(range(n))
-        best_value = cost(best)
+    def solve(self, rng: random.Random, stop: float) -> list[int]:
+        best = list(range(self.n))
+        best_value = self.cost(best)
         if best_value == 0:
-            continue
-        cur, cur_value = descend(best, best_value)
-        while _time.perf_counter() < run_stop and best_value > 0:
+            return best
+        cur, cur_value = self.descend(best, best_value, stop)
+        while _time.perf_counter() < stop and best_value > 0:
             if cur_value < best_value:
                 best, best_value = cur, cur_value
             cur = best[:]
             for _ in range(rng.randint(2, 4)):  # perturb: a few random insertions
-                i, j = rng.randrange(n), rng.randrange(n)
+                i, j = rng.randrange(self.n), rng.randrange(self.n)
                 cur.insert(j, cur.pop(i))
-            cur, cur_value = descend(cur, cost(cur))
-        if cur_value < best_value:
-            best, best_value = cur, cur_value
-        t = t0
-        for i in best:
-            out[jobs[i].key] = [Piece(a, t, dur[i])]
-            t += dur[i]
-    return out
+            cur, cur_value = self.descend(cur, self.cost(cur), stop)
+        return cur if cur_value < best_value else best
 
 
 def _local_search(
@@ -499,7 +517,7 @@ def _local_search(
     budget: float,
     seed: int,
 ) -> tuple[int, Placement, Breaks]:
-    """Pairwise interchange and insertion on the job order, first improvement, until time runs out."""
+    """Pairwise interchange and insertion on the job order (first improvement) until time is up."""
     deadline = _time.perf_counter() + budget
     rng = random.Random(seed)
     n = len(order)
@@ -507,7 +525,9 @@ def _local_search(
     while improved and _time.perf_counter() < deadline:
         improved = False
         moves = [(i, i + 1, "swap") for i in range(n - 1)]
-        extra = [(i, j, kind) for i in range(n) for j in range(i + 2, n) for kind in ("swap", "move")]
+        extra = [
+            (i, j, kind) for i in range(n) for j in range(i + 2, n) for kind in ("swap", "move")
+        ]
         rng.shuffle(extra)
         for i, j, kind in moves + extra:
             if _time.perf_counter() >= deadline:
@@ -546,7 +566,7 @@ def greedy_plan(
         problem, now=now, weights=limits.weights, max_chunks=limits.max_chunks, travel=travel
     )
     placement, _, value = greedy_placement(
-        comp, improve_s=limits.improve_s if improve else 0.0, seed=limits.seed
+        comp, improve_s=limits.improve_seconds if improve else 0.0, seed=limits.seed
     )
     return assemble_plan(
         comp,

@@ -127,7 +127,10 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
     if task is not None:
         if task.hard_deadline and task.deadline is not None:
             if comp.minutes_of(task.deadline) <= comp.earliest:
-                return "deadline", f"its hard deadline ({_when(comp, comp.minutes_of(task.deadline))}) has passed"
+                return (
+                    "deadline",
+                    f"its hard deadline ({_when(comp, comp.minutes_of(task.deadline))}) has passed",
+                )
             lo = comp.minutes_of(task.release) if task.release else 0
             if lo + job.duration > comp.minutes_of(task.deadline):
                 return "deadline", (
@@ -162,10 +165,18 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
             return "predecessor", f"it waits for {pred_id!r}, which is not planned"
     free, longest = _free_in_regions(comp, placement, job)
     need = job.min_chunk if job.split else job.duration
+    drive = ""
+    if job.location is not None:
+        legs = [
+            comp.travel_minutes(a, comp.calendars[a].assistant.home, job.location)
+            for a in job.regions
+        ]
+        if legs and min(legs):
+            drive = f" plus at least {min(legs)} min travel each way"
     if facing and reach:
         return "reachability_full", (
             f"client reachable only {format_windows(reach)} and those hours are full "
-            f"({free} min free there, longest gap {longest} min, needs {need} min)"
+            f"({free} min free there, longest gap {longest} min, needs {need} min{drive})"
         )
     over = _overbooked_hours(comp)
     span = "day" if comp.horizon <= 24 * 60 else "week" if comp.horizon <= 8 * 24 * 60 else "plan"
@@ -178,8 +189,8 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
     if job.max_chunks > 1 and job.split:
         return "full", "its free time is cut into too many pieces"
     return "full", (
-        f"no free slot of {need} min left in its windows (longest free gap {longest} min): "
-        "taken by work with higher priority or earlier deadlines"
+        f"no free slot of {need} min{drive} left in its windows "
+        f"(longest free gap {longest} min): taken by work with higher priority or earlier deadlines"
     )
 
 
@@ -190,13 +201,19 @@ def explain_late(comp: Compiled, placement: Placement, job: Job, end: int) -> st
     if task and task.release is not None:
         release = comp.minutes_of(task.release)
         if release + job.duration > job.deadline:
-            return f"released {_when(comp, release)}, too late to do {job.duration} min by its deadline"
+            return (
+                f"released {_when(comp, release)}, "
+                f"too late to do {job.duration} min by its deadline"
+            )
     first_open = min((r.start for rs in job.regions.values() for r in rs), default=end)
     if first_open + (job.min_chunk if job.split else job.duration) > job.deadline:
         client = comp.problem.client(job.client_id)
         reach = client.agreement.reachability if client else ()
         if task and task.client_facing and reach:
-            return f"client reachable only {format_windows(reach)}; the first such time is {_when(comp, first_open)}"
+            return (
+                f"client reachable only {format_windows(reach)}; "
+                f"the first such time is {_when(comp, first_open)}"
+            )
         return f"its first possible slot ({_when(comp, first_open)}) is after its deadline"
     for pred_id in job.preds:
         for pred in comp.by_task.get(pred_id, []):
@@ -204,7 +221,10 @@ def explain_late(comp: Compiled, placement: Placement, job: Job, end: int) -> st
             pred_end = max((p.start + p.size for p in placed), default=0)
             if pred_end + job.duration > job.deadline:
                 return f"it waits for {pred_id!r}, which ends {_when(comp, pred_end)}"
-    return "the free time before its deadline is taken by work with higher priority or earlier deadlines"
+    return (
+        "the free time before its deadline is taken by work with higher priority "
+        "or earlier deadlines"
+    )
 
 
 def assemble_plan(

@@ -42,18 +42,22 @@ class PlanLimits:
     ``time_limit_s`` bounds the CP-SAT search; ``workers`` its threads (≥ 2 enables
     the portfolio with a lower-bound worker so a gap can be proven).
     ``improve_s`` is the time given to the local search that polishes the greedy
-    plan before it is used as a hint. ``max_chunks`` caps how many pieces a
-    splittable task may be cut into. ``lns_share`` of the time goes to a
-    large-neighbourhood search around the greedy plan before the final full solve,
-    which proves the bound.
+    plan before it is used as a hint (default: 30 % of the time limit).
+    ``max_chunks`` caps how many pieces a splittable task may be cut into.
+    ``lns_share`` of the remaining time goes to a large-neighbourhood search
+    around that plan before the final full solve, which proves the bound.
     """
 
     time_limit_s: float = 10.0
     workers: int = 2
     seed: int = 0
     use_greedy_hint: bool = True
-    improve_s: float = 1.0
+    improve_s: float | None = None
     max_chunks: int = 4
     lns_share: float = 0.6
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     log_search: bool = False
+
+    @property
+    def improve_seconds(self) -> float:
+        return 0.3 * self.time_limit_s if self.improve_s is None else self.improve_s

@@ -261,14 +261,17 @@ class RoutingSolution:
 # --------------------------------------------------------------------------- solver
 
 
+#: OR-Tools RoutingSearchStatus → ours. A solution found before the time
+#: limit stopped the local search is still a feasible solution.
 _STATUS = {
     0: "not_solved",
     1: "feasible",
-    2: "infeasible",
+    2: "feasible",
     3: "infeasible",
-    4: "infeasible",
-    5: "optimal",
+    4: "timeout",
+    5: "invalid",
     6: "infeasible",
+    7: "optimal",
 }
 
 
@@ -509,6 +512,8 @@ def _solve_once(
         assignment = routing.SolveWithParameters(search)
     seconds = _time.perf_counter() - began
     status = _STATUS.get(routing.status(), "infeasible")
+    if status == "invalid":
+        raise ValueError("OR-Tools rejected the routing search parameters (see its log)")
     if assignment is None:
         return RoutingSolution(
             routes=(),
@@ -516,7 +521,7 @@ def _solve_once(
             distance=0.0,
             penalty=0.0,
             vehicles_used=0,
-            status=status if status != "feasible" else "infeasible",
+            status="infeasible" if status in {"feasible", "optimal"} else status,
             seconds=seconds,
             objective=math.inf,
         )

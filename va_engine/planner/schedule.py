@@ -22,13 +22,14 @@ the rest of a gap between visits but never the drive.
 from __future__ import annotations
 
 import bisect
+import itertools
 import random
 import time as _time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from ortools.sat.python import cp_model
@@ -53,6 +54,10 @@ __all__ = [
 ]
 
 Interval = tuple[int, int]
+#: CP-SAT variables and linear expressions. The OR-Tools stubs type arithmetic on
+#: literals too narrowly for mypy, so the model code treats them as opaque.
+Var = Any
+Expr = Any
 
 
 class Region(NamedTuple):
@@ -100,7 +105,7 @@ class AssistantCalendar:
 
 @dataclass
 class Job:
-    """Something to place: a task, the rest of a partly frozen task, a habit session or a frozen block."""
+    """Something to place: a task, the rest of a partly frozen task, a habit day, a frozen block."""
 
     key: str
     task_id: str
@@ -236,11 +241,7 @@ def _calendar(
     def m(moment: datetime) -> int:
         return max(0, min(horizon, minutes_between(origin, moment)))
 
-    busy = [
-        (m(b.start), m(b.end))
-        for b in problem.busy
-        if b.assistant_id in (None, assistant.id)
-    ]
+    busy = [(m(b.start), m(b.end)) for b in problem.busy if b.assistant_id in (None, assistant.id)]
     if assistant.working_hours:
         days: list[Interval] = []
         for d in _local_days(problem, tz):
@@ -287,9 +288,7 @@ def _calendar(
     )
 
 
-def _regions(
-    allowed: Sequence[Interval], cal: AssistantCalendar, need: int
-) -> list[Region]:
+def _regions(allowed: Sequence[Interval], cal: AssistantCalendar, need: int) -> list[Region]:
     out: list[Region] = []
     for seg in cal.segments:
         for s, e in _intersect(allowed, [(seg.start, seg.end)]):
@@ -386,10 +385,10 @@ def compile_problem(
             allowed = _intersect(allowed, _merge((m(w.start), m(w.end)) for w in task.windows))
         client = problem.client(task.client_id)
         if task.client_facing and client and client.agreement.reachability:
-            reach = expand_windows(
+            reach_windows = expand_windows(
                 client.agreement.reachability, problem.start, problem.end, client.tz
             )
-            allowed = _intersect(allowed, _merge((m(w.start), m(w.end)) for w in reach))
+            allowed = _intersect(allowed, _merge((m(w.start), m(w.end)) for w in reach_windows))
         min_chunk = min(task.min_chunk_minutes, duration)
         split = (
             task.splittable
@@ -435,9 +434,9 @@ def compile_problem(
         if need <= 0:
             continue
         client = problem.client(habit.client_id)
-        reach: list[Interval] | None = None
+        habit_reach: list[Interval] | None = None
         if habit.kind in _client_facing() and client and client.agreement.reachability:
-            reach = _merge(
+            habit_reach = _merge(
                 (m(w.start), m(w.end))
                 for w in expand_windows(
                     client.agreement.reachability, problem.start, problem.end, client.tz
@@ -455,8 +454,8 @@ def compile_problem(
             else:
                 occ = [(dlo, dhi)]
             allowed = _intersect(_merge(occ), [(max(earliest, 0), horizon)])
-            if reach is not None:
-                allowed = _intersect(allowed, reach)
+            if habit_reach is not None:
+                allowed = _intersect(allowed, habit_reach)
             regions = {a: _regions(allowed, calendars[a], habit.minutes) for a in eligible}
             regions = {a: r for a, r in regions.items() if r}
             if not allowed:
@@ -464,9 +463,7 @@ def compile_problem(
             if any(dlo <= f < dhi for f in frozen):
                 continue  # a session that day is already frozen
             key = f"habit:{habit.id}:{d.isoformat()}"
-            prev = [
-                p for p in prev_pieces.get(habit.id, []) if dlo <= p.start < dhi
-            ][:1]
+            prev = [p for p in prev_pieces.get(habit.id, []) if dlo <= p.start < dhi][:1]
             jobs.append(
                 Job(
                     key=key,
@@ -566,7 +563,9 @@ def evaluate(comp: Compiled, placement: Placement) -> int:
         total += w.chunk * (len(pieces) - 1)
         if job.client_id is not None:
             for p in pieces:
-                client_days.add((p.assistant, comp.calendars[p.assistant].day_of(p.start), job.client_id))
+                client_days.add(
+                    (p.assistant, comp.calendars[p.assistant].day_of(p.start), job.client_id)
+                )
         for k, prev in enumerate(job.prev):
             if k >= len(pieces) or pieces[k] != prev:
                 total += w.moved
@@ -594,24 +593,26 @@ class SolveOutcome:
     breaks: dict[tuple[int, int], int]
 
 
-class _Progress(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
-    def __init__(self, report: Callable[[float, float | None], None]) -> None:
+class _Progress(cp_model.CpSolverSolutionCallback):
+    def __init__(self, report: Callable[[float, float | None], None], offset: int) -> None:
         super().__init__()
         self._report = report
+        self._offset = offset
 
     def on_solution_callback(self) -> None:
-        self._report(float(self.ObjectiveValue()), float(self.BestObjectiveBound()))
+        bound = max(0.0, float(self.best_objective_bound)) + self._offset
+        self._report(float(self.objective_value) + self._offset, bound)
 
 
 @dataclass
 class _PieceVars:
-    start: cp_model.IntVar
-    size: cp_model.LinearExprT
-    end: cp_model.IntVar
-    present: cp_model.LinearExprT
-    on: dict[int, cp_model.IntVar]
-    region: dict[tuple[int, int], cp_model.IntVar]
-    day: dict[tuple[int, int], cp_model.IntVar]
+    start: Var
+    size: Expr
+    end: Var
+    present: Expr
+    on: dict[int, Var]
+    region: dict[tuple[int, int], Var]
+    day: dict[tuple[int, int], Var]
 
 
 def solve_cpsat(
@@ -627,25 +628,25 @@ def solve_cpsat(
     model = cp_model.CpModel()
     w = comp.weights
     horizon = comp.horizon
-    objective: list[cp_model.LinearExprT] = []
+    objective: list[Expr] = []
     constant = 0
-    overlap: dict[int, list[cp_model.IntervalVar]] = defaultdict(list)
+    overlap: dict[int, list[Var]] = defaultdict(list)
     for a, cal in enumerate(comp.calendars):
         for s, e in cal.blocked:
-            overlap[a].append(model.NewIntervalVar(s, e - s, e, f"blocked{a}_{s}"))
-    break_vars: dict[tuple[int, int], cp_model.IntVar] = {}
+            overlap[a].append(model.new_interval_var(s, e - s, e, f"blocked{a}_{s}"))
+    break_vars: dict[tuple[int, int], Var] = {}
     for a, cal in enumerate(comp.calendars):
         for n, br in enumerate(cal.breaks):
-            start = model.NewIntVar(br.lo, br.hi, f"break{a}_{n}")
-            overlap[a].append(model.NewFixedSizeIntervalVar(start, br.minutes, f"brk{a}_{n}"))
+            start = model.new_int_var(br.lo, br.hi, f"break{a}_{n}")
+            overlap[a].append(model.new_fixed_size_interval_var(start, br.minutes, f"brk{a}_{n}"))
             break_vars[(a, n)] = start
 
     pieces: dict[str, list[_PieceVars]] = {}
-    presence: dict[str, cp_model.LinearExprT] = {}
+    presence: dict[str, Expr] = {}
     day_lits: dict[tuple[int, int], list[tuple[Job, _PieceVars]]] = defaultdict(list)
-    tardiness: dict[str, cp_model.IntVar] = {}
-    keep_vars: list[tuple[cp_model.IntVar, Piece, str, int]] = []
-    on_job: dict[tuple[str, int], cp_model.IntVar] = {}
+    tardiness: dict[str, Var] = {}
+    keep_vars: list[tuple[Var, Piece, str, int]] = []
+    on_job: dict[tuple[str, int], Var] = {}
 
     for job in comp.jobs:
         if not job.regions:
@@ -659,50 +660,52 @@ def solve_cpsat(
         plist: list[_PieceVars] = []
         for k in range(job.chunks):
             if job.chunks == 1:
-                dom = cp_model.Domain.FromIntervals(
+                dom = cp_model.Domain.from_intervals(
                     [[r.start, r.end - job.duration] for rs in job.regions.values() for r in rs]
                 )
-                start = model.NewIntVarFromDomain(dom, f"s_{job.key}_{k}")
-                size: cp_model.LinearExprT = job.duration
+                start = model.new_int_var_from_domain(dom, f"s_{job.key}_{k}")
+                size: Expr = job.duration
             else:
-                start = model.NewIntVar(lo, hi, f"s_{job.key}_{k}")
-                size_var = model.NewIntVar(0, job.duration, f"d_{job.key}_{k}")
+                start = model.new_int_var(lo, hi, f"s_{job.key}_{k}")
+                size_var = model.new_int_var(0, job.duration, f"d_{job.key}_{k}")
                 size = size_var
-            end = model.NewIntVar(lo, hi, f"e_{job.key}_{k}")
-            model.Add(end == start + size)
-            on: dict[int, cp_model.IntVar] = {}
-            region: dict[tuple[int, int], cp_model.IntVar] = {}
-            day: dict[tuple[int, int], cp_model.IntVar] = {}
+            end = model.new_int_var(lo, hi, f"e_{job.key}_{k}")
+            model.add(end == start + size)
+            on: dict[int, Var] = {}
+            region: dict[tuple[int, int], Var] = {}
+            day: dict[tuple[int, int], Var] = {}
             for a, regs in job.regions.items():
                 lits = []
-                by_day: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+                by_day: dict[int, list[Var]] = defaultdict(list)
                 for n, r in enumerate(regs):
-                    lit = model.NewBoolVar(f"r_{job.key}_{k}_{a}_{n}")
-                    model.Add(start >= r.start).OnlyEnforceIf(lit)
-                    model.Add(end <= r.end).OnlyEnforceIf(lit)
+                    lit = model.new_bool_var(f"r_{job.key}_{k}_{a}_{n}")
+                    model.add(start >= r.start).only_enforce_if(lit)
+                    model.add(end <= r.end).only_enforce_if(lit)
                     region[(a, n)] = lit
                     lits.append(lit)
                     by_day[r.day].append(lit)
                 if len(lits) == 1:
                     x = lits[0]
                 else:
-                    x = model.NewBoolVar(f"x_{job.key}_{k}_{a}")
-                    model.Add(sum(lits) == x)
+                    x = model.new_bool_var(f"x_{job.key}_{k}_{a}")
+                    model.add(sum(lits) == x)
                 on[a] = x
                 for d, dl in by_day.items():
                     if len(dl) == 1:
                         day[(a, d)] = dl[0]
                     else:
-                        y = model.NewBoolVar(f"y_{job.key}_{k}_{a}_{d}")
-                        model.Add(sum(dl) == y)
+                        y = model.new_bool_var(f"y_{job.key}_{k}_{a}_{d}")
+                        model.add(sum(dl) == y)
                         day[(a, d)] = y
-                overlap[a].append(model.NewOptionalIntervalVar(start, size, end, x, f"i_{job.key}_{k}_{a}"))
+                overlap[a].append(
+                    model.new_optional_interval_var(start, size, end, x, f"i_{job.key}_{k}_{a}")
+                )
             if len(on) == 1:
-                present: cp_model.LinearExprT = next(iter(on.values()))
+                present: Expr = next(iter(on.values()))
             else:
-                pv = model.NewBoolVar(f"c_{job.key}_{k}")
-                model.Add(sum(on.values()) == pv)
-                present = pv
+                any_on = model.new_bool_var(f"c_{job.key}_{k}")
+                model.add(sum(on.values()) == any_on)
+                present = any_on
             pvars = _PieceVars(start, size, end, present, on, region, day)
             plist.append(pvars)
             for a, d in day:
@@ -710,103 +713,108 @@ def solve_cpsat(
         pieces[job.key] = plist
         presence[job.key] = plist[0].present
         if job.fixed:
-            model.Add(plist[0].present == 1)
+            model.add(plist[0].present == 1)
         if len(plist) > 1:
             for k in range(1, len(plist)):
-                model.Add(plist[k].present <= plist[k - 1].present)
-                model.Add(plist[k].start >= plist[k - 1].end).OnlyEnforceIf(_lit(plist[k].present))
-            model.Add(sum(p.size for p in plist) == job.duration * plist[0].present)
+                model.add(plist[k].present <= plist[k - 1].present)
+                model.add(plist[k].start >= plist[k - 1].end).only_enforce_if(
+                    _lit(plist[k].present)
+                )
+            model.add(sum(p.size for p in plist) == job.duration * plist[0].present)
             for p in plist:
-                model.Add(p.size >= job.min_chunk * p.present)
-                model.Add(p.size <= job.duration * p.present)
+                model.add(p.size >= job.min_chunk * p.present)
+                model.add(p.size <= job.duration * p.present)
             objective.append(w.chunk * sum(p.present for p in plist[1:]))
             if len(job.regions) > 1:
                 for a in job.regions:
-                    y = model.NewBoolVar(f"on_{job.key}_{a}")
+                    y = model.new_bool_var(f"on_{job.key}_{a}")
                     on_job[(job.key, a)] = y
                     for p in plist:
-                        model.AddImplication(p.on[a], y)
-                model.Add(sum(on_job[(job.key, a)] for a in job.regions) <= 1)
+                        model.add_implication(p.on[a], y)
+                model.add(sum(on_job[(job.key, a)] for a in job.regions) <= 1)
         if not job.fixed and job.group is None:
-            objective.append(w.unplanned * job.weight * (1 - plist[0].present))
+            # penalise the negated literal: a positive term keeps CP-SAT's bound meaningful
+            left_out = model.new_bool_var(f"out_{job.key}")
+            model.add(left_out + plist[0].present == 1)
+            objective.append(w.unplanned * job.weight * left_out)
         if job.deadline is not None and hi > job.deadline:
-            t = model.NewIntVar(0, hi - job.deadline, f"t_{job.key}")
+            late = model.new_int_var(0, hi - job.deadline, f"t_{job.key}")
             for p in plist:
-                model.Add(t >= p.end - job.deadline).OnlyEnforceIf(_lit(p.present))
-            tardiness[job.key] = t
-            objective.append(w.tardiness * job.weight * t)
+                model.add(late >= p.end - job.deadline).only_enforce_if(_lit(p.present))
+            tardiness[job.key] = late
+            objective.append(w.tardiness * job.weight * late)
         for k, prev in enumerate(job.prev):
             if k >= len(plist) or prev.assistant not in plist[k].on:
                 constant += w.moved
                 continue
-            keep = model.NewBoolVar(f"keep_{job.key}_{k}")
+            keep = model.new_bool_var(f"keep_{job.key}_{k}")
             pv = plist[k]
-            model.AddImplication(keep, pv.on[prev.assistant])
-            model.Add(pv.start == prev.start).OnlyEnforceIf(keep)
-            model.Add(pv.size == prev.size).OnlyEnforceIf(keep)
+            model.add_implication(keep, pv.on[prev.assistant])
+            model.add(pv.start == prev.start).only_enforce_if(keep)
+            model.add(pv.size == prev.size).only_enforce_if(keep)
             objective.append(w.moved * (1 - keep))
             keep_vars.append((keep, prev, job.key, k))
 
     for group, need in comp.groups.items():
         members = [presence[j.key] for j in comp.jobs if j.group == group]
-        if members:
-            model.Add(sum(members) <= need)
-        objective.append(w.unplanned * comp.group_weight[group] * (need - sum(members)))
+        missing = model.new_int_var(0, need, f"missing_{group}")
+        model.add(missing + sum(members) == need)
+        objective.append(w.unplanned * comp.group_weight[group] * missing)
 
     # predecessors: every piece of a job after every piece of each predecessor
     for job in comp.jobs:
         for pred_id in job.preds:
             for pred in comp.by_task.get(pred_id, []):
                 if not pred.fixed:
-                    model.Add(presence[job.key] <= presence[pred.key])
+                    model.add(presence[job.key] <= presence[pred.key])
                 for pj in pieces[job.key]:
                     for pp in pieces[pred.key]:
-                        model.Add(pj.start >= pp.end).OnlyEnforceIf(
+                        model.add(pj.start >= pp.end).only_enforce_if(
                             [_lit(pj.present), _lit(pp.present)]
                         )
 
     # per (assistant, day): max minutes, client-days, visit circuits
-    travel_before: dict[tuple[str, int], list[tuple[cp_model.IntVar, int]]] = defaultdict(list)
-    travel_back: dict[tuple[str, int], list[tuple[cp_model.IntVar, int]]] = defaultdict(list)
-    arcs_all: dict[tuple[int, int], dict[tuple[int, int], cp_model.IntVar]] = {}
-    client_day_vars: dict[tuple[int, int, str], cp_model.IntVar] = {}
+    travel_before: dict[tuple[str, int], list[tuple[Var, int]]] = defaultdict(list)
+    travel_back: dict[tuple[str, int], list[tuple[Var, int]]] = defaultdict(list)
+    arcs_all: dict[tuple[int, int], dict[tuple[int, int], Var]] = {}
+    client_day_vars: dict[tuple[int, int, str], Var] = {}
     for (a, d), members in day_lits.items():
         cal = comp.calendars[a]
         if cal.max_per_day is not None:
-            terms: list[cp_model.LinearExprT] = []
+            terms: list[Expr] = []
             for job, pv in members:
                 lit = pv.day[(a, d)]
                 if isinstance(pv.size, int):
                     terms.append(pv.size * lit)
                 else:
-                    z = model.NewIntVar(0, job.duration, f"z_{job.key}_{a}_{d}")
-                    model.Add(z == pv.size).OnlyEnforceIf(lit)
-                    model.Add(z == 0).OnlyEnforceIf(lit.Not())
+                    z = model.new_int_var(0, job.duration, f"z_{job.key}_{a}_{d}")
+                    model.add(z == pv.size).only_enforce_if(lit)
+                    model.add(z == 0).only_enforce_if(lit.negated())
                     terms.append(z)
-            model.Add(sum(terms) <= cal.max_per_day)
+            model.add(sum(terms) <= cal.max_per_day)
         for job, pv in members:
             if job.client_id is None or job.fixed:
                 continue
             ck = (a, d, job.client_id)
             if ck not in client_day_vars:
-                client_day_vars[ck] = model.NewBoolVar(f"cd_{a}_{d}_{job.client_id}")
+                client_day_vars[ck] = model.new_bool_var(f"cd_{a}_{d}_{job.client_id}")
                 objective.append(w.client_day * client_day_vars[ck])
-            model.AddImplication(pv.day[(a, d)], client_day_vars[ck])
+            model.add_implication(pv.day[(a, d)], client_day_vars[ck])
         visits = [(job, pv) for job, pv in members if job.location is not None]
         if not visits:
             continue
         home = cal.assistant.home
-        used = model.NewBoolVar(f"used_{a}_{d}")
-        arcs: list[tuple[int, int, cp_model.LiteralT]] = [(0, 0, used.Not())]
-        arc_vars: dict[tuple[int, int], cp_model.IntVar] = {}
+        used = model.new_bool_var(f"used_{a}_{d}")
+        arcs: list[tuple[int, int, Var]] = [(0, 0, used.negated())]
+        arc_vars: dict[tuple[int, int], Var] = {}
         for i, (job, pv) in enumerate(visits, start=1):
             lit = pv.day[(a, d)]
-            model.AddImplication(lit, used)
-            arcs.append((i, i, lit.Not()))
+            model.add_implication(lit, used)
+            arcs.append((i, i, lit.negated()))
             t_out = comp.travel_minutes(a, home, job.location)
             t_in = comp.travel_minutes(a, job.location, home)
-            go = model.NewBoolVar(f"go_{a}_{d}_{i}")
-            back = model.NewBoolVar(f"back_{a}_{d}_{i}")
+            go = model.new_bool_var(f"go_{a}_{d}_{i}")
+            back = model.new_bool_var(f"back_{a}_{d}_{i}")
             arcs += [(0, i, go), (i, 0, back)]
             arc_vars[(0, i)] = go
             arc_vars[(i, 0)] = back
@@ -818,46 +826,68 @@ def solve_cpsat(
                 if i == j:
                     continue
                 t = comp.travel_minutes(a, ji.location, jj.location)
-                lit = model.NewBoolVar(f"arc_{a}_{d}_{i}_{j}")
+                lit = model.new_bool_var(f"arc_{a}_{d}_{i}_{j}")
                 arcs.append((i, j, lit))
                 arc_vars[(i, j)] = lit
-                model.Add(pi.end + t <= pj.start).OnlyEnforceIf(lit)
+                model.add(pi.end + t <= pj.start).only_enforce_if(lit)
                 travel_before[(jj.key, a)].append((lit, t))
                 if t:
                     objective.append(w.travel * t * lit)
-        model.AddCircuit(arcs)
-        model.Add(used <= sum(pv.day[(a, d)] for _, pv in visits))
+        model.add_circuit(arcs)
+        model.add(used <= sum(pv.day[(a, d)] for _, pv in visits))
         arcs_all[(a, d)] = arc_vars
-    travel_vars: dict[tuple[str, int], tuple[cp_model.IntVar, cp_model.IntVar]] = {}
+    travel_vars: dict[tuple[str, int], tuple[Var, Var]] = {}
     for (key, a), terms in travel_before.items():
         pv = pieces[key][0]
         top = max(t for _, t in terms)
-        tb = model.NewIntVar(0, top, f"tb_{key}_{a}")
-        model.Add(tb == sum(t * lit for lit, t in terms))
-        ts = model.NewIntVar(0, horizon, f"ts_{key}_{a}")
-        overlap[a].append(model.NewOptionalIntervalVar(ts, tb, pv.start, pv.on[a], f"tbi_{key}_{a}"))
+        tb = model.new_int_var(0, top, f"tb_{key}_{a}")
+        model.add(tb == sum(t * lit for lit, t in terms))
+        ts = model.new_int_var(0, horizon, f"ts_{key}_{a}")
+        overlap[a].append(
+            model.new_optional_interval_var(ts, tb, pv.start, pv.on[a], f"tbi_{key}_{a}")
+        )
         back_terms = travel_back[(key, a)]
         top_b = max(t for _, t in back_terms)
-        tr = model.NewIntVar(0, top_b, f"tr_{key}_{a}")
-        model.Add(tr == sum(t * lit for lit, t in back_terms))
-        te = model.NewIntVar(0, horizon, f"te_{key}_{a}")
-        overlap[a].append(model.NewOptionalIntervalVar(pv.end, tr, te, pv.on[a], f"tri_{key}_{a}"))
+        tr = model.new_int_var(0, top_b, f"tr_{key}_{a}")
+        model.add(tr == sum(t * lit for lit, t in back_terms))
+        te = model.new_int_var(0, horizon, f"te_{key}_{a}")
+        overlap[a].append(
+            model.new_optional_interval_var(pv.end, tr, te, pv.on[a], f"tri_{key}_{a}")
+        )
         travel_vars[(key, a)] = (tb, tr)
 
     for ivs in overlap.values():
         if len(ivs) > 1:
-            model.AddNoOverlap(ivs)
-    model.Minimize(sum(objective) + constant)
+            model.add_no_overlap(ivs)
+    # jobs that can never be planned are a constant, kept out of the model and added back
+    model.minimize(sum(objective))
 
     if hint is not None:
-        _add_hint(model, comp, hint, hint_breaks or {}, pieces, break_vars, arcs_all, day_lits, tardiness, keep_vars, on_job, client_day_vars, travel_vars)
+        _add_hint(
+            model,
+            comp,
+            hint,
+            hint_breaks or {},
+            pieces,
+            break_vars,
+            arcs_all,
+            day_lits,
+            tardiness,
+            keep_vars,
+            on_job,
+            client_day_vars,
+            travel_vars,
+        )
 
     total = max(0.1, limits.time_limit_s)
     if hint is not None and limits.lns_share > 0:
-        best = _lns(model, comp, pieces, limits, total * limits.lns_share, progress)
+        report = None
+        if progress is not None:
+            report = lambda value, bound: progress(value + constant, bound)  # noqa: E731
+        best = _lns(model, comp, pieces, limits, total * limits.lns_share, report)
         if best is not None:
-            model.ClearHints()
-            proto = model.Proto()
+            model.clear_hints()  # type: ignore[no-untyped-call]
+            proto = model.proto
             proto.solution_hint.vars.extend(range(len(best)))
             proto.solution_hint.values.extend(best)
     solver = cp_model.CpSolver()
@@ -865,33 +895,44 @@ def solve_cpsat(
     solver.parameters.num_workers = max(1, limits.workers)
     solver.parameters.random_seed = limits.seed
     solver.parameters.log_search_progress = limits.log_search
-    callback = _Progress(progress) if progress else None
-    status = solver.Solve(model, callback)
+    # presolve probing costs seconds on week-sized models and gains little here
+    solver.parameters.cp_model_probing_level = 0
+    callback = _Progress(progress, constant) if progress else None
+    status = solver.solve(model, callback)
     seconds = _time.perf_counter() - started
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return SolveOutcome(None, PlanStatus.INFEASIBLE if status == cp_model.INFEASIBLE else PlanStatus.HEURISTIC, None, None, seconds, {})
+        return SolveOutcome(
+            None,
+            PlanStatus.INFEASIBLE if status == cp_model.INFEASIBLE else PlanStatus.HEURISTIC,
+            None,
+            None,
+            seconds,
+            {},
+        )
     placement: Placement = {}
     for job in comp.jobs:
         placed: list[Piece] = []
         for pv in pieces[job.key]:
-            if not solver.Value(pv.present):
+            if not solver.value(pv.present):
                 continue
-            a = next(a for a, x in pv.on.items() if solver.Value(x))
-            placed.append(Piece(a, int(solver.Value(pv.start)), int(solver.Value(pv.size))))
+            a = next(a for a, x in pv.on.items() if solver.value(x))
+            placed.append(Piece(a, int(solver.value(pv.start)), int(solver.value(pv.size))))
         if placed:
             placement[job.key] = placed
-    breaks = {k: int(solver.Value(v)) for k, v in break_vars.items()}
+    breaks = {k: int(solver.value(v)) for k, v in break_vars.items()}
     return SolveOutcome(
         placement=placement,
         status=PlanStatus.OPTIMAL if status == cp_model.OPTIMAL else PlanStatus.FEASIBLE,
-        objective=float(solver.ObjectiveValue()),
-        bound=float(solver.BestObjectiveBound()),
+        objective=float(solver.objective_value) + constant,
+        # every term is non-negative, so 0 bounds the model part even when CP-SAT's
+        # presolved objective reports a negative bound
+        bound=max(0.0, float(solver.best_objective_bound)) + constant,
         seconds=seconds,
         breaks=breaks,
     )
 
 
-def _piece_vars(pv: _PieceVars) -> list[cp_model.IntVar]:
+def _piece_vars(pv: _PieceVars) -> list[Var]:
     out = [pv.start, *pv.on.values(), *pv.region.values()]
     if not isinstance(pv.size, int):
         out.append(pv.size)
@@ -919,16 +960,26 @@ def _lns(
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = limits.seed
-    solver.parameters.max_time_in_seconds = max(0.1, min(2.0, budget / 4))
+    solver.parameters.cp_model_probing_level = 0
+    solver.parameters.max_time_in_seconds = max(0.1, min(5.0, budget / 2))
     solver.parameters.stop_after_first_solution = True
-    status = solver.Solve(model)
+    # complete the hint: fix every hinted placement variable, let propagation fill
+    # in travel, days and penalties, so the search starts from a full solution
+    hinted = dict(zip(model.proto.solution_hint.vars, model.proto.solution_hint.values, strict=True))
+    fixed = model.clone()
+    for plist in pieces.values():
+        for pv in plist:
+            for var in _piece_vars(pv):
+                if var.index in hinted:
+                    fixed.add(fixed.get_int_var_from_proto_index(var.index) == hinted[var.index])
+    status = solver.solve(fixed)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        status = solver.solve(model)
     solver.parameters.stop_after_first_solution = False
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
-    best = list(solver.ResponseProto().solution)
-    best_obj = solver.ObjectiveValue()
-    if status == cp_model.OPTIMAL:
-        return best
+    best = list(solver.response_proto.solution)
+    best_obj = solver.objective_value
     if progress is not None:
         progress(float(best_obj), None)
     jobs = [j for j in comp.jobs if not j.fixed and pieces[j.key]]
@@ -940,11 +991,11 @@ def _lns(
         absent: list[str] = []
         for job in jobs:
             first = pieces[job.key][0]
-            if best[_lit(first.present).Index()]:
+            if best[_lit(first.present).index]:
                 for pv in pieces[job.key]:
                     for a, x in pv.on.items():
-                        if best[x.Index()]:
-                            placed[a].append((best[pv.start.Index()], job.key))
+                        if best[x.index]:
+                            placed[a].append((best[pv.start.index], job.key))
             else:
                 absent.append(job.key)
         if not placed:
@@ -959,9 +1010,9 @@ def _lns(
             other = rng.choice([b for b in sorted(placed) if b != a])
             free |= {key for start, key in placed[other] if lo <= start <= hi}
         free |= set(rng.sample(absent, min(3, len(absent))))
-        sub = model.Clone()
-        sub.ClearHints()
-        proto = sub.Proto()
+        sub = model.clone()
+        sub.clear_hints()  # type: ignore[no-untyped-call]
+        proto = sub.proto
         proto.solution_hint.vars.extend(range(len(best)))
         proto.solution_hint.values.extend(best)
         for job in jobs:
@@ -969,12 +1020,15 @@ def _lns(
                 continue
             for pv in pieces[job.key]:
                 for var in _piece_vars(pv):
-                    sub.Add(sub.GetIntVarFromProtoIndex(var.Index()) == best[var.Index()])
+                    sub.add(sub.get_int_var_from_proto_index(var.index) == best[var.index])
         solver.parameters.max_time_in_seconds = max(0.05, min(0.1, deadline - _time.perf_counter()))
-        status = solver.Solve(sub)
-        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) and solver.ObjectiveValue() < best_obj - 0.5:
-            best = list(solver.ResponseProto().solution)
-            best_obj = solver.ObjectiveValue()
+        status = solver.solve(sub)
+        if (
+            status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
+            and solver.objective_value < best_obj - 0.5
+        ):
+            best = list(solver.response_proto.solution)
+            best_obj = solver.objective_value
             if progress is not None:
                 progress(float(best_obj), None)
         elif status == cp_model.OPTIMAL:
@@ -984,9 +1038,9 @@ def _lns(
     return best
 
 
-def _lit(expr: cp_model.LinearExprT) -> cp_model.IntVar:
+def _lit(expr: Expr) -> Var:
     assert not isinstance(expr, int), "presence of a piece with regions is a literal"
-    return expr  # type: ignore[return-value]
+    return expr
 
 
 def _add_hint(
@@ -995,29 +1049,29 @@ def _add_hint(
     hint: Placement,
     hint_breaks: dict[tuple[int, int], int],
     pieces: dict[str, list[_PieceVars]],
-    break_vars: dict[tuple[int, int], cp_model.IntVar],
-    arcs_all: dict[tuple[int, int], dict[tuple[int, int], cp_model.IntVar]],
+    break_vars: dict[tuple[int, int], Var],
+    arcs_all: dict[tuple[int, int], dict[tuple[int, int], Var]],
     day_lits: dict[tuple[int, int], list[tuple[Job, _PieceVars]]],
-    tardiness: dict[str, cp_model.IntVar],
-    keep_vars: list[tuple[cp_model.IntVar, Piece, str, int]],
-    on_job: dict[tuple[str, int], cp_model.IntVar],
-    client_day_vars: dict[tuple[int, int, str], cp_model.IntVar],
-    travel_vars: dict[tuple[str, int], tuple[cp_model.IntVar, cp_model.IntVar]],
+    tardiness: dict[str, Var],
+    keep_vars: list[tuple[Var, Piece, str, int]],
+    on_job: dict[tuple[str, int], Var],
+    client_day_vars: dict[tuple[int, int, str], Var],
+    travel_vars: dict[tuple[str, int], tuple[Var, Var]],
 ) -> None:
     """Hint every variable from a complete placement so CP-SAT starts from it."""
     hinted: set[int] = set()
 
-    def h(var: cp_model.LinearExprT, value: int) -> None:
+    def h(var: Expr, value: int) -> None:
         if isinstance(var, int) or not isinstance(var, cp_model.IntVar):
             return
-        if var.Index() in hinted:
+        if var.index in hinted:
             return
-        hinted.add(var.Index())
-        model.AddHint(var, value)
+        hinted.add(var.index)
+        model.add_hint(var, value)
 
-    for key, bstart in hint_breaks.items():
-        if key in break_vars:
-            h(break_vars[key], bstart)
+    for slot, bstart in hint_breaks.items():
+        if slot in break_vars:
+            h(break_vars[slot], bstart)
     chosen: dict[int, tuple[int, int]] = {}  # id(pv) -> (assistant, day)
     for job in comp.jobs:
         placed = hint.get(job.key) or []
@@ -1035,7 +1089,11 @@ def _add_hint(
                     h(x, int(a == p.assistant))
                 regs = job.regions.get(p.assistant, [])
                 idx = next(
-                    (n for n, r in enumerate(regs) if r.start <= p.start and p.start + p.size <= r.end),
+                    (
+                        n
+                        for n, r in enumerate(regs)
+                        if r.start <= p.start and p.start + p.size <= r.end
+                    ),
                     None,
                 )
                 for (a, n), lit in pv.region.items():
@@ -1063,17 +1121,20 @@ def _add_hint(
         h(keep, int(k < len(placed) and placed[k] == prev))
     for (a, d, client), var in client_day_vars.items():
         members = day_lits[(a, d)]
-        h(var, int(any(j.client_id == client and chosen.get(id(pv)) == (a, d) for j, pv in members)))
+        h(
+            var,
+            int(any(j.client_id == client and chosen.get(id(pv)) == (a, d) for j, pv in members)),
+        )
     for (a, d), arc_vars in arcs_all.items():
         visits = [(job, pv) for job, pv in day_lits[(a, d)] if job.location is not None]
         order = sorted(
             (i for i, (_, pv) in enumerate(visits, start=1) if chosen.get(id(pv)) == (a, d)),
-            key=lambda i: (hint[visits[i - 1][0].key][0].start),
+            key=lambda i: hint[visits[i - 1][0].key][0].start,
         )
         used_arcs: set[tuple[int, int]] = set()
         if order:
             seq = [0, *order, 0]
-            used_arcs = set(zip(seq, seq[1:], strict=False))
+            used_arcs = set(itertools.pairwise(seq))
         for arc, lit in arc_vars.items():
             h(lit, int(arc in used_arcs))
     for (key, a), (tb, tr) in travel_vars.items():

@@ -151,7 +151,11 @@ def validate_plan(
                 if _overlaps(span, other):
                     bad("busy", f"overlaps busy time {other[0]:%a %H:%M} on {aid}", b.task_id)
             if assistant.working_hours and not _covered(span, work):
-                bad("working_hours", f"outside {aid}'s working hours ({b.start:%a %H:%M})", b.task_id)
+                bad(
+                    "working_hours",
+                    f"outside {aid}'s working hours ({b.start:%a %H:%M})",
+                    b.task_id,
+                )
         # travel legs
         legs: list[tuple[Span, str]] = []
         located: dict[date | None, list[PlannedBlock]] = defaultdict(list)
@@ -166,7 +170,8 @@ def validate_plan(
                 if b.travel_before_minutes != need:
                     bad(
                         "travel",
-                        f"travel before is {b.travel_before_minutes} min, the trip takes {need} min",
+                        f"travel before is {b.travel_before_minutes} min, "
+                        f"the trip takes {need} min",
                         b.task_id,
                     )
                 if need:
@@ -195,14 +200,24 @@ def validate_plan(
                 per_day[_day_key(assistant, b.start)] += _minutes((b.start, b.end))
             for d, minutes in per_day.items():
                 if minutes > assistant.max_minutes_per_day:
-                    bad("max_per_day", f"{aid} works {minutes:.0f} min on {d}, max {assistant.max_minutes_per_day}")
+                    bad(
+                        "max_per_day",
+                        f"{aid} works {minutes:.0f} min on {d}, "
+                        f"max {assistant.max_minutes_per_day}",
+                    )
         # breaks
         taken = [(b.start, b.end) for b in blocks] + [leg for leg, _ in legs]
         for d in _days(problem, tz):
             for rule in assistant.breaks:
                 lo = max(_u(datetime.combine(d, rule.earliest, tzinfo=tz)), _u(problem.start))
                 hi = min(_u(datetime.combine(d, rule.latest, tzinfo=tz)), _u(problem.end))
-                if hi <= lo or not _covered((datetime.combine(d, rule.earliest, tzinfo=tz), datetime.combine(d, rule.latest, tzinfo=tz)), work):
+                if hi <= lo or not _covered(
+                    (
+                        datetime.combine(d, rule.earliest, tzinfo=tz),
+                        datetime.combine(d, rule.latest, tzinfo=tz),
+                    ),
+                    work,
+                ):
                     continue
                 if _longest_free(lo, hi, busy) < rule.minutes:
                     continue
@@ -226,16 +241,22 @@ def validate_plan(
         if task.splittable and len(blocks) > 1:
             for b in blocks:
                 if _minutes((b.start, b.end)) < task.min_chunk_minutes:
-                    bad("chunk", f"chunk of {_minutes((b.start, b.end)):.0f} min < {task.min_chunk_minutes}", tid)
+                    bad(
+                        "chunk",
+                        f"chunk of {_minutes((b.start, b.end)):.0f} min < {task.min_chunk_minutes}",
+                        tid,
+                    )
         client = problem.client(task.client_id)
         reach = client.agreement.reachability if client and task.kind in CLIENT_FACING_KINDS else ()
-        reach_spans = _occurrences(reach, client.tz, _days(problem, client.tz)) if client and reach else []
+        reach_spans = (
+            _occurrences(reach, client.tz, _days(problem, client.tz)) if client and reach else []
+        )
         windows = [(w.start, w.end) for w in task.windows]
         for b in blocks:
-            assistant = assistants.get(b.assistant_id)
+            worker = assistants.get(b.assistant_id)
             if task.assistant_id and b.assistant_id != task.assistant_id:
                 bad("assistant", f"must be done by {task.assistant_id}", tid)
-            if task.skill and assistant and task.skill not in assistant.skills:
+            if task.skill and worker and task.skill not in worker.skills:
                 bad("skill", f"{b.assistant_id} lacks skill {task.skill!r}", tid)
             if task.release and _u(b.start) < _u(task.release):
                 bad("release", "starts before its release", tid)
@@ -272,11 +293,17 @@ def validate_plan(
         if len(blocks) > habit.times_per_week:
             bad("habit", f"{len(blocks)} sessions, at most {habit.times_per_week}", hid)
         if len(blocks) < habit.times_per_week and hid not in unplanned_ids:
-            bad("habit", f"only {len(blocks)} of {habit.times_per_week} sessions and no reason", hid)
+            bad(
+                "habit", f"only {len(blocks)} of {habit.times_per_week} sessions and no reason", hid
+            )
         spans = _occurrences(habit.windows, tz, _days(problem, tz))
         for b in blocks:
             if _minutes((b.start, b.end)) != habit.minutes:
-                bad("habit", f"session of {_minutes((b.start, b.end)):.0f} min, needs {habit.minutes}", hid)
+                bad(
+                    "habit",
+                    f"session of {_minutes((b.start, b.end)):.0f} min, needs {habit.minutes}",
+                    hid,
+                )
             if habit.windows and not _covered((b.start, b.end), spans):
                 bad("habit", "session outside the habit's windows", hid)
             if habit.assistant_id and b.assistant_id != habit.assistant_id:
