@@ -60,6 +60,7 @@ __all__ = [
     "Config",
     "EngineSettings",
     "MailAccount",
+    "RetentionSettings",
     "load_config",
     "parse_weekly",
 ]
@@ -421,6 +422,28 @@ class ClientConfig(_Section):
         ]
 
 
+class RetentionSettings(_Section):
+    """How long each kind of client data is kept: ``[retention]`` in the main file.
+
+    The defaults follow common practice for a Dutch/EU assistant: billing
+    records 7 years (fiscal duty), everything else only as long as the work
+    needs it. The daily purge (:func:`va_engine.privacy.purge_expired`) applies them.
+    """
+
+    #: ledger rows (billing records) and their audit trail: the fiscal retention period
+    ledger_years: PositiveInt = 7
+    #: audit trail of ledger edits, exports, erasures and purges
+    audit_years: PositiveInt = 7
+    #: rendered messages kept in the outbox (cached mail bodies), once delivered or expired
+    mail_days: PositiveInt = 90
+    #: workflow runs, failure streaks and alerts (run logs)
+    run_log_days: PositiveInt = 365
+    #: tasks and homework assignments after they were closed
+    closed_task_days: PositiveInt = 365
+    #: records of unreadable items (origin and reason)
+    quarantine_days: PositiveInt = 90
+
+
 class EngineSettings(BaseSettings):
     """The main file's engine keys, overridable by ``VA_ENGINE_*`` variables."""
 
@@ -433,6 +456,8 @@ class EngineSettings(BaseSettings):
     week_starts: Literal["monday"] = "monday"
     #: Assistant hours a week set aside for year obligations (the year plan's capacity).
     year_hours_per_week: float = Field(default=8.0, ge=0)
+    #: Retention periods per kind of client data (``[retention]``).
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -284,6 +284,7 @@ class AssignmentRow(Base):
     kind: Mapped[str] = mapped_column(String(64))
     due: Mapped[date] = mapped_column(Date)
     every: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    first_due: Mapped[date] = mapped_column(Date)
     minutes: Mapped[int] = mapped_column(Integer)
     level: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="open")
@@ -761,6 +762,9 @@ class ClientStore:
             existing = self._outbox_row(session, key)
             if existing is not None:
                 return existing, False
+            # SQLite stores datetimes naive: keep every outbox moment in UTC.
+            release_at = release_at.astimezone(UTC)
+            expires_at = expires_at.astimezone(UTC) if expires_at else None
             row = OutboxRow(
                 client_id=self.client_id,
                 key=key,
@@ -864,7 +868,9 @@ class ClientStore:
                 )
                 session.add(row)
             row.streak += 1
-            row.last_failed_at, row.next_attempt_at, row.last_error = now, next_attempt_at, error
+            row.last_failed_at = now.astimezone(UTC)
+            row.next_attempt_at = next_attempt_at.astimezone(UTC)
+            row.last_error = error
             session.flush()
             return row
 
@@ -955,6 +961,14 @@ class ClientStore:
                 for row in rows
             }
 
+    def task_history(self) -> list[Task]:
+        """Every task ever stored for this client, open or closed (for the delegation report)."""
+        with self._store.session() as session:
+            rows = session.scalars(
+                select(TaskRow).where(TaskRow.client_id == self.client_id).order_by(TaskRow.id)
+            )
+            return [row.to_task() for row in rows]
+
     def add_assignment(self, assignment: Assignment, *, actor: str, now: datetime) -> int:
         self._check(assignment.client_id)
         with self._store.session() as session:
@@ -964,6 +978,7 @@ class ClientStore:
                 kind=assignment.kind,
                 due=assignment.due,
                 every=assignment.every,
+                first_due=assignment.first_due or assignment.due,
                 minutes=assignment.minutes,
                 level=assignment.level.value,
                 status=assignment.status,
@@ -1073,6 +1088,7 @@ def _to_assignment(row: AssignmentRow) -> Assignment:
         kind=row.kind,
         due=row.due,
         every=row.every,
+        first_due=row.first_due,
         minutes=row.minutes,
         level=SupportLevel(row.level),
         status=row.status,

@@ -112,3 +112,8 @@ def test_contradictory_input_is_explained_not_crashing(solve: Callable[..., Plan
     result = solve(problem(*cyc, task("z", 30), days=1, assistants=(nobody,)))
     assert {u.task_id for u in result.unplanned} == {"x", "y", "z"}
     assert all(u.reason for u in result.unplanned)
+
+
+def test_empty_week_is_an_optimal_empty_plan(solve: Callable[..., Plan]) -> None:
+    result = solve(problem(days=1))
+    assert (result.blocks, result.unplanned, result.objective, result.gap) == ((), (), 0.0, 0.0)

@@ -193,7 +193,7 @@ def test_plain_params_are_stock_search() -> None:
     plain = RoutingParams.plain(1.0)
     assert plain.first_solution_strategy == "PATH_CHEAPEST_ARC"
     assert plain.local_search_metaheuristic == "GUIDED_LOCAL_SEARCH"
-    assert not plain.tuned_operators
+    assert RoutingParams().first_solution_strategy != plain.first_solution_strategy
 
 
 def test_instance_rejects_bad_shapes() -> None:

@@ -114,6 +114,26 @@ class _State:
                 return None
         return sorted(intervals)
 
+    def remove(self, a: int, job: Job, pieces: list[Piece]) -> None:
+        """Undo :meth:`place` (the drive of a removed visit's day is recomputed)."""
+        cal = self.comp.calendars[a]
+        for p in pieces:
+            self.occ[a].remove((p.start, p.start + p.size))
+            self.load[(a, cal.day_of(p.start))] -= p.size
+        if job.location is not None:
+            day = cal.day_of(pieces[0].start)
+            p = pieces[0]
+            self.visits[(a, day)].remove((p.start, p.start + p.size, job.location))
+            visits = sorted(self.visits[(a, day)], key=lambda v: v[0])
+            before, back = day_travel(self.comp, a, visits)  # type: ignore[arg-type]
+            intervals = [(v[0] - t, v[0]) for v, t in zip(visits, before, strict=True) if t]
+            if back:
+                intervals.append((visits[-1][1], visits[-1][1] + back))
+            self.travel[(a, day)] = sorted(intervals)
+            self.travel_flat[a] = sorted(
+                iv for (aa, _), lst in self.travel.items() if aa == a for iv in lst
+            )
+
     def place(self, a: int, job: Job, pieces: list[Piece], travel: list[Interval] | None) -> None:
         cal = self.comp.calendars[a]
         for p in pieces:
@@ -238,7 +258,9 @@ def _prev_travel(state: _State, job: Job) -> list[Interval] | None:
     return state.visit_travel(p.assistant, day, p.start, p.start + p.size, job)
 
 
-def _decode(comp: Compiled, order: Sequence[Job]) -> tuple[Placement, Breaks]:
+def _decode(
+    comp: Compiled, order: Sequence[Job], *, repair: bool = False
+) -> tuple[Placement, Breaks]:
     state = _State(comp)
     placement: Placement = {}
     for job in comp.jobs:
@@ -278,28 +300,127 @@ def _decode(comp: Compiled, order: Sequence[Job]) -> tuple[Placement, Breaks]:
                 lb = max(lb, max(p.start + p.size for p in placed))
         if not ok:
             continue
-        best: tuple[int, int, list[Piece], list[Interval] | None, int] | None = None
-        for a in job.regions:
-            travel: list[Interval] | None = None
-            if job.split:
-                pieces = _try_split(state, job, a, lb)
-            else:
-                got = _try_single(state, job, a, lb)
-                pieces, travel = got if got else (None, None)
-            if not pieces:
-                continue
-            finish = max(p.start + p.size for p in pieces)
-            drive = sum(e - s for s, e in travel) if travel else 0
-            if best is None or (finish, drive) < (best[0], best[1]):
-                best = (finish, drive, pieces, travel, a)
+        best = _best_spot(state, job, list(job.regions), lb)
         if best is None:
             continue
-        _, _, pieces, travel, a = best
+        a, pieces, travel = best
         state.place(a, job, pieces, travel)
         placement[job.key] = pieces
         if job.group is not None:
             in_group[job.group] += 1
+    if repair:
+        _eject(comp, state, placement, order, in_group)
     return placement, state.breaks
+
+
+def _best_spot(
+    state: _State, job: Job, assistants: list[int], lb: int
+) -> tuple[int, list[Piece], list[Interval] | None] | None:
+    """Where ``job`` finishes first (ties: less driving), over ``assistants``."""
+    best: tuple[int, int, list[Piece], list[Interval] | None, int] | None = None
+    for a in assistants:
+        travel: list[Interval] | None = None
+        if job.split:
+            pieces = _try_split(state, job, a, lb)
+        else:
+            got = _try_single(state, job, a, lb)
+            pieces, travel = got if got else (None, None)
+        if not pieces:
+            continue
+        finish = max(p.start + p.size for p in pieces)
+        drive = sum(e - s for s, e in travel) if travel else 0
+        if best is None or (finish, drive) < (best[0], best[1]):
+            best = (finish, drive, pieces, travel, a)
+    if best is None:
+        return None
+    return best[4], best[2], best[3]
+
+
+def _eject(
+    comp: Compiled,
+    state: _State,
+    placement: Placement,
+    order: Sequence[Job],
+    in_group: dict[str, int],
+) -> None:
+    """Make room for left-out jobs by moving lighter desk jobs (one, or a whole region) away."""
+    linked = {p for j in comp.jobs for p in j.preds} | {j.task_id for j in comp.jobs if j.preds}
+
+    def movable(j: Job) -> bool:
+        return (
+            not j.fixed
+            and j.location is None
+            and not j.split
+            and j.group is None
+            and j.task_id not in linked
+        )
+
+    waiting = [j for j in order if j.key not in placement and not j.preds]
+    waiting.sort(key=lambda j: -j.weight)
+    for job in waiting:
+        if job.group is not None and in_group[job.group] >= comp.groups.get(job.group, 0):
+            continue
+        done = False
+        for a, regions in job.regions.items():
+            for r in regions:
+                blockers = [
+                    (key, pieces[0])
+                    for key, pieces in placement.items()
+                    if len(pieces) == 1
+                    and pieces[0].assistant == a
+                    and pieces[0].start < r.end
+                    and r.start < pieces[0].start + pieces[0].size
+                    and movable(comp.job(key))
+                    and comp.job(key).weight <= job.weight
+                ]
+                groups = [[b] for b in blockers[:12]]
+                if len(blockers) > 1:
+                    groups.append(blockers[:30])  # or clear the whole region at once
+                for group in groups:
+                    if _swap_in(comp, state, placement, job, a, group):
+                        if job.group is not None:
+                            in_group[job.group] += 1
+                        done = True
+                        break
+                if done:
+                    break
+            if done:
+                break
+
+
+def _swap_in(
+    comp: Compiled,
+    state: _State,
+    placement: Placement,
+    job: Job,
+    a: int,
+    blockers: list[tuple[str, Piece]],
+) -> bool:
+    """Remove ``blockers``, place ``job`` on ``a``, re-place the blockers anywhere; or undo."""
+    for key, old in blockers:
+        state.remove(a, comp.job(key), [old])
+    got = _best_spot(state, job, [a], comp.earliest)
+    moved: list[tuple[str, tuple[int, list[Piece], list[Interval] | None]]] = []
+    if got is not None:
+        state.place(got[0], job, got[1], got[2])
+        for key, _ in sorted(blockers, key=lambda b: -comp.job(b[0]).weight):
+            other = comp.job(key)
+            back = _best_spot(state, other, list(other.regions), comp.earliest)
+            if back is None:
+                break
+            state.place(back[0], other, back[1], back[2])
+            moved.append((key, back))
+        else:
+            placement[job.key] = got[1]
+            for key, back in moved:
+                placement[key] = back[1]
+            return True
+        for key, back in reversed(moved):
+            state.remove(back[0], comp.job(key), back[1])
+        state.remove(got[0], job, got[1])
+    for key, old in blockers:
+        state.place(a, comp.job(key), [old], None)
+    return False
 
 
 def _due(comp: Compiled, job: Job) -> int:
@@ -345,7 +466,13 @@ def _rules(comp: Compiled, jobs: list[Job]) -> list[Callable[[Job], tuple[float,
         slack = max(0.0, _due(comp, j) - j.duration - comp.earliest)
         return (-(j.weight / j.duration) * math.exp(-slack / (2.0 * mean_p)),)
 
+    def room(j: Job) -> tuple[float, ...]:
+        # most constrained first: free minutes in its regions per minute of work
+        free = sum(r.end - r.start for rs in j.regions.values() for r in rs)
+        return (free / j.duration / j.weight, _due(comp, j))
+
     return [
+        room,
         lambda j: (_due(comp, j), -j.weight),
         lambda j: (-j.weight, _due(comp, j)),
         lambda j: (j.duration / j.weight, _due(comp, j)),
@@ -361,7 +488,7 @@ def greedy_placement(
     best: tuple[int, Placement, Breaks, list[Job]] | None = None
     for rule in _rules(comp, jobs):
         order = _topological(comp, jobs, rule)
-        placement, breaks = _decode(comp, order)
+        placement, breaks = _decode(comp, order, repair=True)
         value = evaluate(comp, placement)
         if best is None or value < best[0]:
             best = (value, placement, breaks, order)

@@ -167,12 +167,13 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
     need = job.min_chunk if job.split else job.duration
     drive = ""
     if job.location is not None:
-        legs = [
+        home_legs: list[int] = [
             comp.travel_minutes(a, comp.calendars[a].assistant.home, job.location)
             for a in job.regions
         ]
-        if legs and min(legs):
-            drive = f" plus at least {min(legs)} min travel each way"
+        shortest = min(home_legs, default=0)
+        if shortest:
+            drive = f" plus at least {shortest} min travel each way"
     if facing and reach:
         return "reachability_full", (
             f"client reachable only {format_windows(reach)} and those hours are full "

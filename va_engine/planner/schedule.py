@@ -34,7 +34,15 @@ from zoneinfo import ZoneInfo
 
 from ortools.sat.python import cp_model
 
-from va_engine.model import Assistant, Location, Plan, PlanningProblem, PlanStatus, expand_windows
+from va_engine.model import (
+    CLIENT_FACING_KINDS,
+    Assistant,
+    Location,
+    Plan,
+    PlanningProblem,
+    PlanStatus,
+    expand_windows,
+)
 from va_engine.planner.params import ObjectiveWeights, PlanLimits
 from va_engine.planner.travel import HaversineTravel, TravelModel
 
@@ -435,7 +443,7 @@ def compile_problem(
             continue
         client = problem.client(habit.client_id)
         habit_reach: list[Interval] | None = None
-        if habit.kind in _client_facing() and client and client.agreement.reachability:
+        if habit.kind in CLIENT_FACING_KINDS and client and client.agreement.reachability:
             habit_reach = _merge(
                 (m(w.start), m(w.end))
                 for w in expand_windows(
@@ -498,12 +506,6 @@ def compile_problem(
         weights=weights or ObjectiveWeights(),
         travel=travel or HaversineTravel(),
     )
-
-
-def _client_facing() -> frozenset[str]:
-    from va_engine.model import CLIENT_FACING_KINDS
-
-    return CLIENT_FACING_KINDS
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -965,7 +967,8 @@ def _lns(
     solver.parameters.stop_after_first_solution = True
     # complete the hint: fix every hinted placement variable, let propagation fill
     # in travel, days and penalties, so the search starts from a full solution
-    hinted = dict(zip(model.proto.solution_hint.vars, model.proto.solution_hint.values, strict=True))
+    hint_proto = model.proto.solution_hint
+    hinted = dict(zip(hint_proto.vars, hint_proto.values, strict=True))
     fixed = model.clone()
     for plist in pieces.values():
         for pv in plist:
@@ -978,6 +981,9 @@ def _lns(
     solver.parameters.stop_after_first_solution = False
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
+    # sub-problems are tiny once most pieces are fixed: skip presolve, start small
+    solver.parameters.cp_model_presolve = False
+    step = 0.1
     best = list(solver.response_proto.solution)
     best_obj = solver.objective_value
     if progress is not None:
@@ -1021,7 +1027,8 @@ def _lns(
             for pv in pieces[job.key]:
                 for var in _piece_vars(pv):
                     sub.add(sub.get_int_var_from_proto_index(var.index) == best[var.index])
-        solver.parameters.max_time_in_seconds = max(0.05, min(0.1, deadline - _time.perf_counter()))
+        left = deadline - _time.perf_counter()
+        solver.parameters.max_time_in_seconds = max(0.05, min(step, left))
         status = solver.solve(sub)
         if (
             status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
@@ -1033,6 +1040,8 @@ def _lns(
                 progress(float(best_obj), None)
         elif status == cp_model.OPTIMAL:
             size = min(size + 1, 12)
+        elif status == cp_model.UNKNOWN:
+            step = min(2.0, step * 2)  # not even the incumbent was reloaded in time
         else:
             size = max(3, size - 1)
     return best
