@@ -21,6 +21,7 @@ from va_engine.cli.agenda import plan_to_json, render_plan
 from va_engine.cli.app import FormatOption, app
 from va_engine.cli.planning import collect_all, solve
 from va_engine.cli.render import OutputFormat, emit, make_table
+from va_engine.cli.reports import demo_reports, render_demo_summary
 from va_engine.cli.state import get_state
 from va_engine.examples import materialise
 from va_engine.model import Plan, PlanningProblem
@@ -28,7 +29,7 @@ from va_engine.planner import PlanLimits, validate_plan
 from va_engine.settings import Config, load_config
 from va_engine.store import Store
 from va_engine.workflows.intake import ClientIntake
-from va_engine.workflows.planning import build_problem, horizon
+from va_engine.workflows.planning import build_problem, horizon, year_tasks_for_week
 
 __all__ = ["demo"]
 
@@ -70,9 +71,11 @@ def demo(
         store = Store(config.engine.resolved_database_url())
         try:
             intakes, busy = collect_all(config, store, console, fmt, start=start, end=end, now=now)
+            reports = demo_reports(config, store, now)
         finally:
             store.close()
-        problem = build_problem(config, intakes, busy, start=start, end=end)
+        year_items = year_tasks_for_week(config, start.date(), now=now)
+        problem = build_problem(config, intakes, busy, start=start, end=end, extra_tasks=year_items)
         result = solve(
             problem, PlanLimits(time_limit_s=time_limit), now=now, console=console, fmt=fmt
         )
@@ -84,6 +87,7 @@ def demo(
             "plan": plan_to_json(problem, result),
             "clients": clients,
             "violations": [str(v) for v in violations],
+            "reports": reports.to_json() if reports else None,
         }
 
         def render(out: Console) -> None:
@@ -94,6 +98,8 @@ def demo(
             )
             render_plan(out, problem, result)
             _render_clients(out, clients)
+            if reports:
+                render_demo_summary(out, reports)
             if violations:
                 out.print(f"[red]plan check found {len(violations)} problems:[/]")
                 for violation in violations:

@@ -121,7 +121,12 @@ def _mail(
     client = client_config.to_model(config.engine.timezone)
     source = open_mailbox(config, account)
     saved = _MailState.load(store.sync_state(account.name, folder))
-    batch = source.fetch(folder, None if saved is None else saved.backend)
+    try:
+        batch = source.fetch(folder, None if saved is None else saved.backend)
+    finally:
+        close = getattr(source, "close", None)  # networked backends hold a socket
+        if close is not None:
+            close()
     refs = {} if saved is None or batch.reset else dict(saved.refs)
     rules = rules_with_defaults(client_config.rules)
     tasks: list[Task] = []
