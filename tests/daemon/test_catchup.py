@@ -26,6 +26,9 @@ workers = 4
 [daemon.workflows.replan]
 enabled = false
 
+[daemon.workflows.retention]   # nightly purge: tested in tests/privacy
+enabled = false
+
 [daemon.workflows.sync]
 every_minutes = 15
 

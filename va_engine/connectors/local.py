@@ -429,6 +429,21 @@ _IMAP_TO_MAILDIR = {v.lower(): k for k, v in _MAILDIR_TO_IMAP.items()}
 INBOX = "INBOX"
 
 
+def _complete_maildir(root: Path) -> None:
+    """Add missing ``new/`` and ``tmp/`` folders (git and some copy tools drop empty ones).
+
+    Every Maildir writer creates them anyway; without them the mailbox module
+    fails on the first read. A read-only tree is left alone.
+    """
+    folders = [root, *(p for p in root.glob(".*") if (p / "maildirfolder").exists())]
+    for folder in folders:
+        for sub in ("cur", "new", "tmp"):
+            try:
+                (folder / sub).mkdir(exist_ok=True)
+            except OSError:
+                return
+
+
 class MaildirMailbox:
     """A Maildir++ tree (mbsync, offlineimap, Dovecot): INBOX at the root, folders as ``.Name``.
 
@@ -449,6 +464,7 @@ class MaildirMailbox:
         self.tz = tz
         if not create and not (self.path / "cur").is_dir():
             raise NotFoundError(f"not a Maildir (no cur/ folder): {self.path}")
+        _complete_maildir(self.path)
         self._root = mailbox.Maildir(self.path, factory=None, create=create)
 
     def _folder(self, name: str, *, create: bool = False) -> mailbox.Maildir:

@@ -44,6 +44,7 @@ from va_engine.connectors.ics import plan_to_events
 from va_engine.connectors.rules import apply_rules, rules_with_defaults
 from va_engine.errors import ConnectorError, NotFoundError, VaEngineError, redact
 from va_engine.model import Busy, LedgerEntry, Mode, Plan, Task
+from va_engine.privacy import purge_expired
 from va_engine.settings import AssistantConfig, ClientConfig, Config, MailAccount
 from va_engine.store import ClientStore, OutboxRow, Store
 from va_engine.workflows.accounts import open_calendar, open_mailbox
@@ -1059,6 +1060,18 @@ def _replan_period(now: datetime, settings: WorkflowOptions, tz: ZoneInfo) -> st
     return _slot(now, settings, tz)
 
 
+def retention(client: ClientConfig | None, ctx: JobContext, now: datetime) -> RunResult:
+    """Purge this client's data past its retention period; the run keeps counts only."""
+    assert client is not None
+    counts = purge_expired(
+        ctx.store,
+        ctx.config.engine.retention,
+        now,
+        data_dir=ctx.config.engine.resolved_data_dir(),
+    )
+    return RunResult("retention", client.id, "done", detail=dict(counts))
+
+
 WORKFLOWS: dict[str, Workflow] = {
     w.name: w
     for w in (
@@ -1070,6 +1083,7 @@ WORKFLOWS: dict[str, Workflow] = {
         Workflow("triage", triage, _slot, "interval", for_client=True),
         Workflow("weekly_review", weekly_review, _weekly, "weekly", for_client=True),
         Workflow("deadline_watch", deadline_watch, _daily, "daily"),
+        Workflow("retention", retention, _daily, "daily"),
     )
 }
 CLIENT_WORKFLOWS = tuple(n for n, w in WORKFLOWS.items() if w.scope == "client")

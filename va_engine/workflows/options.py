@@ -112,6 +112,10 @@ WORKFLOW_DEFAULTS: dict[str, WorkflowOptions] = {
     "deadline_watch": WorkflowOptions(
         enabled=True, at="08:00", misfire_grace_s=6 * 3600, minutes=2, billable=False, days=2
     ),
+    # Privacy: expired data goes once a day, at night; no client work, so no ledger minutes.
+    "retention": WorkflowOptions(
+        enabled=True, at="03:30", misfire_grace_s=24 * 3600, billable=False
+    ),
 }
 
 
