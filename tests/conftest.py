@@ -21,6 +21,7 @@ import pytest
 # Importable as ``tests.servers`` whether or not pytest put the repo root on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.databases import postgres_database
 from tests.servers import (
     Account,
     DovecotServer,
@@ -28,6 +29,7 @@ from tests.servers import (
     ServerUnavailable,
     SmtpServer,
 )
+from va_engine.store import Store
 
 
 def server_unavailable(reason: str) -> NoReturn:
@@ -89,3 +91,22 @@ def smtp_server(_smtp_session: SmtpServer) -> SmtpServer:
     """A running SMTP sink; ``.messages`` holds what was sent during this test."""
     _smtp_session.reset()
     return _smtp_session
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Every store-touching test runs on the embedded default and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'va.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    opened = Store(database_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

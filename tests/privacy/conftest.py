@@ -8,25 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.databases import postgres_database
-from va_engine.store import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'va.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 @pytest.fixture

@@ -1,39 +1,16 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterator
 from datetime import datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from tests.databases import postgres_database
 from va_engine.ledger import parse_seed
 from va_engine.model import Agreement, Client, DayWindow
 from va_engine.store import Store
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "reports"
 AMS = ZoneInfo("Europe/Amsterdam")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every store test runs on the embedded default and on PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'va.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    opened = Store(database_url)
-    try:
-        yield opened
-    finally:
-        opened.close()
 
 
 def seed_data() -> dict[str, object]:

@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -60,6 +59,7 @@ from va_engine.workflows.outbox import (
     queue,
     render,
 )
+from va_engine.workflows.sync import sync_client
 
 __all__ = [
     "ASSISTANT_WORKFLOWS",
@@ -398,70 +398,8 @@ def sync(client: ClientConfig | None, ctx: JobContext, now: datetime) -> RunResu
 def _sync_accounts(
     config: Config, client: ClientConfig, store: ClientStore, now: datetime
 ) -> list[SyncSummary]:
-    """:func:`~va_engine.workflows.sync.sync_client`, but each mailbox is opened once and
-    closed afterwards: a daemon syncing hundreds of clients every few minutes must not
-    leave one IMAP connection per run behind (``sync_client`` never closes them)."""
-    from va_engine.workflows import sync as syncing
-
-    summaries: list[SyncSummary] = []
-    for calendar in client.calendars:
-        if calendar.role != "plan":
-            work = partial(syncing._calendar, config, client, calendar, store, now)
-            summaries.append(syncing._guarded(calendar.name, work))
-    for account in client.mailboxes:
-        source: Any = None
-        try:
-            source = open_mailbox(config, account)
-            for folder in account.folders:
-                work = partial(_sync_folder, config, client, account, folder, store, now, source)
-                summaries.append(syncing._guarded(f"{account.name}/{folder}", work))
-        except (VaEngineError, OSError) as exc:
-            summaries.append(SyncSummary(account=account.name, error=_describe(exc)))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-    for summary in summaries:
-        for item in summary.quarantined:
-            store.quarantine(str(item.origin), item.reason, now=now)
-    return summaries
-
-
-def _sync_folder(
-    config: Config,
-    client: ClientConfig,
-    account: MailAccount,
-    folder: str,
-    store: ClientStore,
-    now: datetime,
-    source: Any,
-) -> SyncSummary:
-    """One folder, exactly as ``sync.py`` does it, on an already open mailbox."""
-    from va_engine.workflows.sync import _MailState
-
-    model = client.to_model(config.engine.timezone)
-    saved = _MailState.load(store.sync_state(account.name, folder))
-    batch = source.fetch(folder, None if saved is None else saved.backend)
-    refs = {} if saved is None or batch.reset else dict(saved.refs)
-    rules = rules_with_defaults(client.rules)
-    tasks: list[Task] = []
-    for message in batch.messages:
-        refs[message.id] = message.message_id or message.id
-        outcome = apply_rules(message, rules, client_id=client.id, now=now, tz=model.tz)
-        tasks.extend(outcome.tasks)
-    added, changed = store.upsert_tasks(tasks, now=now)
-    gone = [refs.pop(item, item) for item in batch.removed_ids]
-    removed = store.close_with_prefixes([f"{ref}#" for ref in gone], now=now) if gone else 0
-    store.set_sync_state(
-        account.name, folder, _MailState(backend=batch.state, refs=refs).dump(), now=now
-    )
-    return SyncSummary(
-        account=f"{account.name}/{folder}",
-        added=added,
-        changed=changed,
-        removed=removed,
-        quarantined=batch.quarantined,
-    )
+    """The client's accounts, synced the same way as ``va-engine sync``."""
+    return sync_client(config, client, store, now=now)
 
 
 def replan(client: ClientConfig | None, ctx: JobContext, now: datetime) -> RunResult:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-from va_engine.connectors.base import Quarantined, SyncSummary, todo_to_task
+from va_engine.connectors.base import MailSource, Quarantined, SyncSummary, todo_to_task
 from va_engine.connectors.rules import apply_rules, rules_with_defaults
 from va_engine.errors import VaEngineError
 from va_engine.model import Task
@@ -22,7 +22,7 @@ from va_engine.settings import CalendarAccount, ClientConfig, Config, MailAccoun
 from va_engine.store import ClientStore
 from va_engine.workflows.accounts import open_calendar, open_mailbox
 
-__all__ = ["sync_client"]
+__all__ = ["sync_client", "sync_mail_folder"]
 
 #: How far ahead calendar changes matter for planning.
 SYNC_WINDOW = timedelta(days=120)
@@ -51,9 +51,7 @@ def sync_client(
         if progress:
             progress(calendar.name)
     for mailbox in client_config.mailboxes:
-        for folder in mailbox.folders:
-            work = partial(_mail, config, client_config, mailbox, folder, store, now)
-            summaries.append(_guarded(f"{mailbox.name}/{folder}", work))
+        summaries.extend(_mailbox(config, client_config, mailbox, store, now))
         if progress:
             progress(mailbox.name)
     for summary in summaries:
@@ -110,23 +108,59 @@ def _calendar(
     )
 
 
-def _mail(
+def _mailbox(
+    config: Config,
+    client_config: ClientConfig,
+    account: MailAccount,
+    store: ClientStore,
+    now: datetime,
+) -> list[SyncSummary]:
+    """Every folder of one mailbox over one connection, closed afterwards.
+
+    A daemon syncing hundreds of clients every few minutes must not leave a
+    connection per run behind.
+    """
+    source: MailSource | None = None
+    try:
+        source = open_mailbox(config, account)
+        opened = source
+        return [
+            _guarded(
+                f"{account.name}/{folder}",
+                partial(
+                    sync_mail_folder, config, client_config, account, folder, store, now, opened
+                ),
+            )
+            for folder in account.folders
+        ]
+    except (VaEngineError, OSError) as exc:
+        # One line per folder, so a broken mailbox reads like its folders failing.
+        return [
+            _guarded(f"{account.name}/{folder}", partial(_raise, exc)) for folder in account.folders
+        ]
+    finally:
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()
+
+
+def _raise(exc: BaseException) -> SyncSummary:
+    raise exc
+
+
+def sync_mail_folder(
     config: Config,
     client_config: ClientConfig,
     account: MailAccount,
     folder: str,
     store: ClientStore,
     now: datetime,
+    source: MailSource,
 ) -> SyncSummary:
+    """One folder on an already open mailbox (the daemon keeps its connections open)."""
     client = client_config.to_model(config.engine.timezone)
-    source = open_mailbox(config, account)
     saved = _MailState.load(store.sync_state(account.name, folder))
-    try:
-        batch = source.fetch(folder, None if saved is None else saved.backend)
-    finally:
-        close = getattr(source, "close", None)  # networked backends hold a socket
-        if close is not None:
-            close()
+    batch = source.fetch(folder, None if saved is None else saved.backend)
     refs = {} if saved is None or batch.reset else dict(saved.refs)
     rules = rules_with_defaults(client_config.rules)
     tasks: list[Task] = []
