@@ -531,15 +531,13 @@ class ClientStore:
                 )
                 session.add(row)
                 session.flush()
-                session.add(
-                    AuditRow(
-                        client_id=self.client_id,
-                        at=now,
-                        actor=actor,
-                        action="ledger.add",
-                        subject=f"ledger:{row.id}",
-                        after=json.loads(entry.model_dump_json(exclude={"id"})),
-                    )
+                self._audit(
+                    session,
+                    "ledger.add",
+                    f"ledger:{row.id}",
+                    after=json.loads(entry.model_dump_json(exclude={"id"})),
+                    actor=actor,
+                    now=now,
                 )
                 return row.id
         except IntegrityError:
@@ -572,16 +570,14 @@ class ClientStore:
                     raise StoreError(f"ledger field {key!r} cannot be edited")
                 setattr(row, key, getattr(value, "value", value))
             after = json.loads(row.to_entry().model_dump_json(exclude={"id"}))
-            session.add(
-                AuditRow(
-                    client_id=self.client_id,
-                    at=now,
-                    actor=actor,
-                    action="ledger.edit",
-                    subject=f"ledger:{entry_id}",
-                    before=before,
-                    after=after,
-                )
+            self._audit(
+                session,
+                "ledger.edit",
+                f"ledger:{entry_id}",
+                before=before,
+                after=after,
+                actor=actor,
+                now=now,
             )
 
     def delete_entry(self, entry_id: int, *, actor: str, now: datetime) -> None:
@@ -589,15 +585,13 @@ class ClientStore:
         with self._store.session() as session:
             row = self._ledger_row(session, entry_id)
             row.deleted = True
-            session.add(
-                AuditRow(
-                    client_id=self.client_id,
-                    at=now,
-                    actor=actor,
-                    action="ledger.delete",
-                    subject=f"ledger:{entry_id}",
-                    before=json.loads(row.to_entry().model_dump_json(exclude={"id"})),
-                )
+            self._audit(
+                session,
+                "ledger.delete",
+                f"ledger:{entry_id}",
+                before=json.loads(row.to_entry().model_dump_json(exclude={"id"})),
+                actor=actor,
+                now=now,
             )
 
     def _ledger_row(self, session: Session, entry_id: int) -> LedgerRow:
@@ -986,15 +980,13 @@ class ClientStore:
             )
             session.add(row)
             session.flush()
-            session.add(
-                AuditRow(
-                    client_id=self.client_id,
-                    at=now,
-                    actor=actor,
-                    action="assignment.add",
-                    subject=f"assignment:{row.id}",
-                    after=json.loads(assignment.model_dump_json(exclude={"id"})),
-                )
+            self._audit(
+                session,
+                "assignment.add",
+                f"assignment:{row.id}",
+                after=json.loads(assignment.model_dump_json(exclude={"id"})),
+                actor=actor,
+                now=now,
             )
             return row.id
 
@@ -1059,18 +1051,40 @@ class ClientStore:
                 row.due = following
             else:
                 row.status = "done" if done else "missed"
-            session.add(
-                AuditRow(
-                    client_id=self.client_id,
-                    at=now,
-                    actor=actor,
-                    action="assignment.done" if done else "assignment.missed",
-                    subject=f"assignment:{assignment_id}",
-                    before={"due": current.due.isoformat()},
-                    after={"status": row.status, "due": row.due.isoformat()},
-                )
+            self._audit(
+                session,
+                "assignment.done" if done else "assignment.missed",
+                f"assignment:{assignment_id}",
+                before={"due": current.due.isoformat()},
+                after={"status": row.status, "due": row.due.isoformat()},
+                actor=actor,
+                now=now,
             )
         return entry_id
+
+    def _audit(
+        self,
+        session: Session,
+        action: str,
+        subject: str,
+        *,
+        actor: str,
+        now: datetime,
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+    ) -> None:
+        """Append one row to this client's audit trail, in the caller's transaction."""
+        session.add(
+            AuditRow(
+                client_id=self.client_id,
+                at=now,
+                actor=actor,
+                action=action,
+                subject=subject,
+                before=before,
+                after=after,
+            )
+        )
 
     def _check(self, client_id: str | None) -> None:
         if client_id is not None and client_id != self.client_id:
