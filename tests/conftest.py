@@ -10,18 +10,17 @@ A server that cannot start skips the test with the reason, or fails it under
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
 # Importable as ``tests.servers`` whether or not pytest put the repo root on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.databases import postgres_database
+from tests.databases import postgres_database, unavailable
 from tests.servers import (
     Account,
     DovecotServer,
@@ -33,22 +32,25 @@ from va_engine.store import Store
 
 
 def server_unavailable(reason: str) -> NoReturn:
-    """Skip with ``reason``, or fail under ``CI=true``."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"test server unavailable under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"test server unavailable: {reason}")
+    """Skip with ``reason``, or fail under ``CI=true`` (one rule, in tests/databases.py)."""
+    unavailable(f"test server unavailable: {reason}")
 
 
-@pytest.fixture(scope="session")
-def radicale_server() -> Iterator[RadicaleServer]:
-    """A running Radicale with users alice/bob; ``.new_user()`` for a fresh account."""
+def _running(kind: type[RadicaleServer] | type[DovecotServer]) -> Iterator[Any]:
+    """Start a server of ``kind`` for the session and clean it up afterwards."""
     try:
-        server = RadicaleServer.create()
+        server = kind.create()
         server.start()
     except (ServerUnavailable, OSError) as exc:
         server_unavailable(str(exc))
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def radicale_server() -> Iterator[RadicaleServer]:
+    """A running Radicale with users alice/bob; ``.new_user()`` for a fresh account."""
+    yield from _running(RadicaleServer)
 
 
 @pytest.fixture
@@ -60,13 +62,7 @@ def caldav_account(radicale_server: RadicaleServer) -> Account:
 @pytest.fixture(scope="session")
 def dovecot_server() -> Iterator[DovecotServer]:
     """Running Dovecot (users alice, bob): ``.new_user()``, ``.restart()``, ``.write_messages``."""
-    try:
-        server = DovecotServer.create()
-        server.start()
-    except (ServerUnavailable, OSError) as exc:
-        server_unavailable(str(exc))
-    yield server
-    server.cleanup()
+    yield from _running(DovecotServer)
 
 
 @pytest.fixture

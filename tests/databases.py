@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 import pytest
 
@@ -20,10 +21,10 @@ PG_ADMIN_DSN = os.environ.get(
 )
 
 
-def unavailable(reason: str) -> None:
+def unavailable(reason: str) -> NoReturn:
     """Fail under CI (the service must be there), skip elsewhere."""
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"required service unavailable under CI: {reason}")
+        pytest.fail(f"required service unavailable under CI=true: {reason}", pytrace=False)
     pytest.skip(reason)
 
 

@@ -122,8 +122,7 @@ def _plan(
     planning_now = max(now, start)
     text_format = OutputFormat.TABLE if fmt is PlanFormat.TABLE else OutputFormat.JSON
     limits = PlanLimits(time_limit_s=time_limit)
-    store = state.store()
-    try:
+    with state.open_store() as store:
         if business:
             problem = business_problem(config, business, start=start, end=end)
             scope = f"business:{business}"
@@ -164,8 +163,6 @@ def _plan(
             frozen_until=planning_now if previous else None,
         )
         store.save_plan(f"{scope}:{kind}:{start.date()}", result, now=now)
-    finally:
-        store.close()
     if fmt is PlanFormat.ICS:
         _write(out, _to_ics(problem, result, scope=scope, stamp=now))
         return

@@ -60,16 +60,13 @@ def data_command(
     """List every kind of data held for the client, with counts, oldest item and retention."""
     state = get_state(ctx)
     config = state.config()
-    store = state.store()
-    try:
+    with state.open_store() as store:
         found = inventory(
             store,
             client,
             retention=config.engine.retention,
             data_dir=config.engine.resolved_data_dir(),
         )
-    finally:
-        store.close()
     if not found.total and _client_config(state, client) is None:
         raise NotFoundError(f"no data and no config for client {client!r}")
     data: dict[str, Any] = {
@@ -116,8 +113,7 @@ def export_command(
     """Write everything held for the client to a zip (JSON, ICS, EML, CSV, README)."""
     state = get_state(ctx)
     config = state.config()
-    store = state.store()
-    try:
+    with state.open_store() as store:
         summary = export_client(
             store,
             client,
@@ -127,8 +123,6 @@ def export_command(
             client_config=_client_config(state, client),
             retention=config.engine.retention,
         )
-    finally:
-        store.close()
     data = {"client": client, "file": summary.path, "tables": summary.tables}
 
     def render(console: Console) -> None:
@@ -156,8 +150,7 @@ def import_command(
     config = state.config()
     if not archive.is_file():
         raise NotFoundError(f"{archive}: no such file")
-    store = state.store()
-    try:
+    with state.open_store() as store:
         summary = import_client(
             store,
             archive,
@@ -166,8 +159,6 @@ def import_command(
             only_open=only_open,
             config_dir=config.config_dir,
         )
-    finally:
-        store.close()
     data = {
         "client": summary.client_id,
         "only_open": summary.only_open,
@@ -208,8 +199,7 @@ def erase_command(
     configured = _client_config(state, client) is not None
     if not dry_run and not yes and not typer.confirm(f"Erase all data of client {client!r}?"):
         raise typer.Abort()
-    store = state.store()
-    try:
+    with state.open_store() as store:
         if not configured and not inventory(store, client).total:
             raise NotFoundError(f"no data and no config for client {client!r}")
         report = erase_client(
@@ -222,8 +212,6 @@ def erase_command(
             data_dir=config.engine.resolved_data_dir(),
             still_configured=configured,
         )
-    finally:
-        store.close()
     _emit_report(state, fmt, report)
 
 
@@ -255,8 +243,7 @@ def purge_command(
     """Delete data older than its retention period, for every client (the daily purge)."""
     state = get_state(ctx)
     config = state.config()
-    store = state.store()
-    try:
+    with state.open_store() as store:
         counts = purge_expired(
             store,
             config.engine.retention,
@@ -265,8 +252,6 @@ def purge_command(
             data_dir=config.engine.resolved_data_dir(),
             dry_run=dry_run,
         )
-    finally:
-        store.close()
 
     def render(console: Console) -> None:
         title = "would purge" if dry_run else "purged"
@@ -281,8 +266,7 @@ def audit_command(
 ) -> None:
     """The client's audit trail: who changed what, and when (append-only)."""
     state = get_state(ctx)
-    store = state.store()
-    try:
+    with state.open_store() as store:
         rows: list[dict[str, Any]] = [
             {
                 "at": row.at,
@@ -294,8 +278,6 @@ def audit_command(
             }
             for row in store.for_client(client).audit()
         ]
-    finally:
-        store.close()
 
     def render(console: Console) -> None:
         console.print(

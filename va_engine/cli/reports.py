@@ -149,8 +149,7 @@ def log(
     config = state.config()
     _, model = _client(config, client)
     now = state.now()
-    store = state.store()
-    try:
+    with state.open_store() as store:
         cs = store.for_client(model.id)
         if delete is not None:
             cs.delete_entry(delete, actor=_actor(config), now=now)
@@ -181,8 +180,6 @@ def log(
         signals = boundary_signals(
             cs.entries(start=when, end=when), model, starts=cs.entry_starts()
         )
-    finally:
-        store.close()
     state.console.print(
         f"logged #{entry_id}: {model.id} {when.isoformat()} {minutes} min {mode.value} "
         f"({level.value}) {task}",
@@ -220,8 +217,7 @@ def assign(
     _, model = _client(config, client)
     now = state.now()
     today = now.astimezone(model.tz).date()
-    store = state.store()
-    try:
+    with state.open_store() as store:
         cs = store.for_client(model.id)
         if done is not None or missed is not None:
             number = done if done is not None else missed
@@ -258,8 +254,6 @@ def assign(
             )
             return
         items = cs.assignments()
-    finally:
-        store.close()
 
     def render(console: Console) -> None:
         console.print(
@@ -492,11 +486,8 @@ def report_ledger(
     now = state.now()
     start = _day(from_, "--from", date.min) if from_ else None
     end = _day(to, "--to", date.max) if to else None
-    store = state.store()
-    try:
+    with state.open_store() as store:
         ledgers = _ledgers(config, store, client, now=now, start=start, end=end)
-    finally:
-        store.close()
     if fmt is LedgerFormat.CSV:
         _print_text(state.console, _ledger_csv(ledgers))
     elif fmt is LedgerFormat.MD:
@@ -572,12 +563,9 @@ def report_session(
     _, model = _client(config, client)
     now = state.now()
     when = _day(day, "--date", now.astimezone(model.tz).date())
-    store = state.store()
-    try:
+    with state.open_store() as store:
         cs = store.for_client(model.id)
         data = session_data(model, cs.entries(start=when, end=when), cs.assignments(), when)
-    finally:
-        store.close()
     if fmt in (DocFormat.MD, DocFormat.HTML):
         name = "session.md.j2" if fmt is DocFormat.MD else "session.html.j2"
         env = _templates()
@@ -884,8 +872,7 @@ def handover(
         (a for a in config.assistant_models() if a.id == raw.assistant),
         config.assistant_models()[0] if config.assistants else None,
     )
-    store = state.store()
-    try:
+    with state.open_store() as store:
         cs = store.for_client(model.id)
         result = build_handover(
             model,
@@ -899,8 +886,6 @@ def handover(
         )
         files = write_handover(result, out, now=now, pdf=pdf)
         added, _changed = cs.upsert_tasks(list(result.aftercare), now=now)
-    finally:
-        store.close()
     data = {
         "client": model.id,
         "files": {k: str(v) for k, v in files.items()},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +33,15 @@ class State:
     def store(self) -> Store:
         config = self.config()
         return Store(config.engine.resolved_database_url())
+
+    @contextmanager
+    def open_store(self) -> Iterator[Store]:
+        """The store for one command, closed however the command ends."""
+        store = self.store()
+        try:
+            yield store
+        finally:
+            store.close()
 
     def now(self) -> datetime:
         """The one clock read of a CLI run; everything below receives it."""

@@ -358,6 +358,46 @@ def _assistant_channel(ctx: JobContext, assistant: AssistantConfig) -> Literal["
     return "send" if ctx.settings.send and smtp is not None and assistant.email else "file"
 
 
+def _to_assistant(
+    ctx: JobContext,
+    assistant: AssistantConfig,
+    key: str,
+    subject: str,
+    body: str,
+    *,
+    now: datetime,
+    expires_at: datetime | None = None,
+) -> Outgoing:
+    """A message for the assistant herself (brief, deadline warning): sent or filed."""
+    return Outgoing(
+        key=key,
+        audience="assistant",
+        channel=_assistant_channel(ctx, assistant),
+        sender=_sender(ctx, None, assistant),
+        to=assistant.email or "",
+        subject=subject,
+        body=body,
+        release_at=now,
+        expires_at=expires_at,
+    )
+
+
+def _alert_message(
+    key: str, owner: AssistantConfig, subject: str, body: str, *, now: datetime
+) -> Outgoing:
+    """An alert is always filed, never sent: it must reach her even when SMTP is the fault."""
+    return Outgoing(
+        key=key,
+        audience="assistant",
+        channel="file",
+        sender=f"va-engine <{owner.email or 'va-engine@localhost'}>",
+        to=owner.email or "",
+        subject=subject,
+        body=body,
+        release_at=now,
+    )
+
+
 def _sender(ctx: JobContext, client: ClientConfig | None, assistant: AssistantConfig) -> str:
     smtp = ctx.options.smtp_for(ctx.store.client_id)
     if smtp is not None:
@@ -556,15 +596,13 @@ def morning_brief(client: ClientConfig | None, ctx: JobContext, now: datetime) -
             "waiting": waiting,
         },
     )
-    item = Outgoing(
-        key=f"brief:{today.isoformat()}",
-        audience="assistant",
-        channel=_assistant_channel(ctx, assistant),
-        sender=_sender(ctx, None, assistant),
-        to=assistant.email or "",
-        subject=subject,
-        body=body,
-        release_at=now,
+    item = _to_assistant(
+        ctx,
+        assistant,
+        f"brief:{today.isoformat()}",
+        subject,
+        body,
+        now=now,
         # a brief for a day that is over is noise
         expires_at=datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz),
     )
@@ -958,15 +996,13 @@ def deadline_watch(client: ClientConfig | None, ctx: JobContext, now: datetime) 
         )
         _row, created = queue(
             ctx.store,
-            Outgoing(
-                key=f"deadline:{task.id}:{task.deadline.isoformat()}",
-                audience="assistant",
-                channel=_assistant_channel(ctx, assistant),
-                sender=_sender(ctx, None, assistant),
-                to=assistant.email or "",
-                subject=subject,
-                body=body,
-                release_at=now,
+            _to_assistant(
+                ctx,
+                assistant,
+                f"deadline:{task.id}:{task.deadline.isoformat()}",
+                subject,
+                body,
+                now=now,
             ),
             run_key=ctx.run_key,
             workflow=ctx.workflow,
@@ -1203,16 +1239,7 @@ def _alert(
         return
     row, _ = queue(
         ctx.store,
-        Outgoing(
-            key=key,
-            audience="assistant",
-            channel="file",
-            sender=f"va-engine <{owner.email or 'va-engine@localhost'}>",
-            to=owner.email or "",
-            subject=subject,
-            body=body,
-            release_at=now,
-        ),
+        _alert_message(key, owner, subject, body, now=now),
         run_key=f"alert:{ctx.run_key}",
         workflow=workflow,
         now=now,
@@ -1262,16 +1289,7 @@ def _sinks_with_alerts(ctx: JobContext, client: ClientConfig | None, now: dateti
         if ctx.store.add_alert(key, subject, body, now=now):
             alert, _ = queue(
                 ctx.store,
-                Outgoing(
-                    key=key,
-                    audience="assistant",
-                    channel="file",
-                    sender="va-engine <va-engine@localhost>",
-                    to=owner.email or "",
-                    subject=subject,
-                    body=body,
-                    release_at=now,
-                ),
+                _alert_message(key, owner, subject, body, now=now),
                 run_key=f"alert:{ctx.run_key}",
                 workflow=row.workflow,
                 now=now,
