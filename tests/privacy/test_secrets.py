@@ -24,9 +24,6 @@ from va_engine.cli import main
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    # ``va-engine sync`` (workflows/sync.py ``_mail``) never closes its IMAP connection:
-    # a known leak reported to the lead, unrelated to secrets. Remove once fixed.
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))

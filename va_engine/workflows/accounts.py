@@ -22,7 +22,14 @@ from va_engine.connectors.local import MaildirMailbox, local_calendar
 from va_engine.errors import ConfigError
 from va_engine.settings import CalendarAccount, Config, MailAccount
 
-__all__ = ["CalendarGroup", "open_calendar", "open_mailbox"]
+__all__ = ["CalendarGroup", "close_source", "open_calendar", "open_mailbox"]
+
+
+def close_source(source: object) -> None:
+    """Close a source that holds a connection (IMAP, CalDAV); local ones have nothing to close."""
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()
 
 
 def open_calendar(config: Config, account: CalendarAccount) -> CalendarSource:
@@ -43,7 +50,7 @@ def open_calendar(config: Config, account: CalendarAccount) -> CalendarSource:
         if account.calendars
         else [c for c in found if c.holds_events]
     )
-    return CalendarGroup([CalDavCalendar(caldav, info.url) for info in chosen])
+    return CalendarGroup([CalDavCalendar(caldav, info.url) for info in chosen], account=caldav)
 
 
 def open_mailbox(config: Config, account: MailAccount) -> MailSource:
@@ -79,8 +86,13 @@ class CalendarGroup:
     collection's change never makes the others sync from scratch.
     """
 
-    def __init__(self, members: Sequence[CalendarSource]) -> None:
+    def __init__(self, members: Sequence[CalendarSource], *, account: object = None) -> None:
         self.members = list(members)
+        self._account = account
+
+    def close(self) -> None:
+        """Close the CalDAV account's HTTP session shared by all members."""
+        close_source(self._account)
 
     def events(self, start: datetime, end: datetime, *, tz: ZoneInfo) -> ParsedCalendar:
         result = ParsedCalendar()

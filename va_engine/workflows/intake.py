@@ -14,6 +14,8 @@ from datetime import datetime
 
 from va_engine.connectors.base import (
     CalendarEvent,
+    CalendarSource,
+    MailSource,
     Quarantined,
     event_to_busy,
     todo_to_task,
@@ -22,7 +24,7 @@ from va_engine.connectors.rules import apply_rules, rules_with_defaults
 from va_engine.errors import VaEngineError
 from va_engine.model import Busy, Client, Habit, Task
 from va_engine.settings import AssistantConfig, ClientConfig, Config
-from va_engine.workflows.accounts import open_calendar, open_mailbox
+from va_engine.workflows.accounts import close_source, open_calendar, open_mailbox
 
 __all__ = ["AccountReport", "ClientIntake", "collect_assistant_busy", "collect_client"]
 
@@ -74,6 +76,7 @@ def collect_client(
     emails = {a.email.lower(): a.id for a in config.assistants if a.email}
     for account in client_config.calendars:
         report = AccountReport(account=account.name)
+        source: CalendarSource | None = None
         try:
             source = open_calendar(config, account)
             if account.role in ("busy", "busy+todo"):
@@ -94,6 +97,8 @@ def collect_client(
                         report.tasks += 1
         except (VaEngineError, OSError) as exc:
             report.error = _describe(exc)
+        finally:
+            close_source(source)
         reports.append(report)
         if progress:
             progress(account.name)
@@ -101,6 +106,7 @@ def collect_client(
     hits: dict[str, int] = {}
     for mailbox in client_config.mailboxes:
         report = AccountReport(account=mailbox.name)
+        mail_source: MailSource | None = None
         try:
             mail_source = open_mailbox(config, mailbox)
             for folder in mailbox.folders:
@@ -118,6 +124,8 @@ def collect_client(
                         hits[name] = hits.get(name, 0) + 1
         except (VaEngineError, OSError) as exc:
             report.error = _describe(exc)
+        finally:
+            close_source(mail_source)
         reports.append(report)
         if progress:
             progress(mailbox.name)
@@ -141,8 +149,10 @@ def collect_assistant_busy(
     reports: list[AccountReport] = []
     for account in assistant.calendars:
         report = AccountReport(account=f"{assistant.id}/{account.name}")
+        own: CalendarSource | None = None
         try:
-            parsed = open_calendar(config, account).events(start, end, tz=tz)
+            own = open_calendar(config, account)
+            parsed = own.events(start, end, tz=tz)
             report.events = len(parsed.events)
             report.quarantined += parsed.quarantined
             for event in parsed.events:
@@ -151,6 +161,8 @@ def collect_assistant_busy(
                     busy.append(block)
         except (VaEngineError, OSError) as exc:
             report.error = _describe(exc)
+        finally:
+            close_source(own)
         reports.append(report)
     return busy, reports
 

@@ -14,13 +14,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
-from va_engine.connectors.base import MailSource, Quarantined, SyncSummary, todo_to_task
+from va_engine.connectors.base import (
+    CalendarSource,
+    MailSource,
+    Quarantined,
+    SyncSummary,
+    todo_to_task,
+)
 from va_engine.connectors.rules import apply_rules, rules_with_defaults
 from va_engine.errors import VaEngineError
 from va_engine.model import Task
 from va_engine.settings import CalendarAccount, ClientConfig, Config, MailAccount
 from va_engine.store import ClientStore
-from va_engine.workflows.accounts import open_calendar, open_mailbox
+from va_engine.workflows.accounts import close_source, open_calendar, open_mailbox
 
 __all__ = ["sync_client", "sync_mail_folder"]
 
@@ -75,8 +81,22 @@ def _calendar(
     store: ClientStore,
     now: datetime,
 ) -> SyncSummary:
-    client = client_config.to_model(config.engine.timezone)
     source = open_calendar(config, account)
+    try:
+        return _sync_calendar(config, client_config, account, store, now, source)
+    finally:
+        close_source(source)
+
+
+def _sync_calendar(
+    config: Config,
+    client_config: ClientConfig,
+    account: CalendarAccount,
+    store: ClientStore,
+    now: datetime,
+    source: CalendarSource,
+) -> SyncSummary:
+    client = client_config.to_model(config.engine.timezone)
     state = store.sync_state(account.name, "calendar")
     changes = source.sync(state, start=now - timedelta(days=1), end=now + SYNC_WINDOW, tz=client.tz)
     added = changed = removed = 0
@@ -139,9 +159,7 @@ def _mailbox(
             _guarded(f"{account.name}/{folder}", partial(_raise, exc)) for folder in account.folders
         ]
     finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+        close_source(source)
 
 
 def _raise(exc: BaseException) -> SyncSummary:
