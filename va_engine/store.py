@@ -26,6 +26,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Index,
     Integer,
     String,
     Text,
@@ -46,6 +47,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Base",
     "ClientStore",
+    "DispatchRow",
     "QuarantineRow",
     "Store",
     "TaskRow",
@@ -221,6 +223,36 @@ class OutboxRow(Base):
     location: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+
+
+class DispatchRow(Base):
+    """One ``(client, workflow, slot)`` handed by the clock to the workers (multi-node mode).
+
+    ``slot`` is the trigger's scheduled fire time (UTC, ``YYYY-MM-DDTHH:MM:SSZ``),
+    so a run delayed by a broker outage still does its own slot's work.
+    ``deliveries`` counts every time a worker received the message, raw: more
+    than one means the broker redelivered it (a worker died, a duplicate publish).
+    """
+
+    __tablename__ = "va_dispatch"
+    __table_args__ = (
+        UniqueConstraint("client_id", "workflow", "slot"),
+        Index("ix_va_dispatch_status_enqueued", "status", "enqueued_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    workflow: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[str] = mapped_column(String(32))
+    #: queued | running | done | failed
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=_utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str] = mapped_column(String(128), default="")
+    #: the run's RunResult.status (done, skipped, failed, backoff …)
+    outcome: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class HeartbeatRow(Base):
