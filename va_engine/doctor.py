@@ -62,7 +62,7 @@ def _check_store(config: Config) -> Iterator[Check]:
         yield Check(
             "database",
             Outcome.OK,
-            f"{redact(url)} ({store.dialect}, schema v{store.schema_version()})",
+            f"{redact(url)} ({store.dialect}, schema rev {store.schema_revision()})",
         )
     finally:
         store.close()

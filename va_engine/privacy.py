@@ -151,6 +151,14 @@ RULES: dict[str, Rule] = {
     "va_runs": Rule(
         "run log", "workflow runs: when, outcome, counts", "run_log_days", "started_at"
     ),
+    "va_dispatch": Rule(
+        "dispatch log",
+        "multi-node runs handed to workers: slot, status, deliveries, worker",
+        "run_log_days",
+        "enqueued_at",
+        expires=lambda t: t.c.status.in_(("done", "failed")),
+        when="once finished",
+    ),
     "va_failures": Rule(
         "failure streaks", "consecutive failures of a workflow", "run_log_days", "last_failed_at"
     ),

@@ -20,9 +20,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from alembic import command
+from alembic.util import CommandError
 from sqlalchemy import (
     JSON,
     Boolean,
+    Connection,
     Date,
     DateTime,
     Engine,
@@ -34,13 +37,18 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    insert,
+    inspect,
     select,
+    text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from va_engine.assignments import Assignment
 from va_engine.errors import StoreError, redact
+from va_engine.migrations import alembic_config, head, revisions
 from va_engine.model import LedgerEntry, Mode, Plan, SupportLevel, Task
 
 __all__ = [
@@ -51,10 +59,17 @@ __all__ = [
     "QuarantineRow",
     "Store",
     "TaskRow",
+    "peek_revision",
 ]
 
-#: Bump when the schema changes, and add a migration step to ``_MIGRATIONS``.
-SCHEMA_VERSION = 1
+#: The head Alembic revision as a number (revision ids are ``0001``, ``0002`` …).
+#: A schema change is a new revision in ``va_engine/migrations/versions/`` plus a bump here.
+SCHEMA_VERSION = 2
+
+#: Every va-engine process upgrading one PostgreSQL database takes this advisory
+#: lock ("vaengine" in ASCII), so a clock and its workers starting together on a
+#: fresh database do not all create the tables.
+_SCHEMA_LOCK_KEY = 0x7661656E67696E65
 
 
 def _utcnow() -> datetime:
@@ -329,9 +344,6 @@ _EDITABLE_LEDGER_FIELDS = frozenset(
     {"task", "day", "minutes", "mode", "level", "kind", "billable", "note"}
 )
 
-# Future schema changes: version -> function(connection) upgrading from version-1.
-_MIGRATIONS: dict[int, Any] = {}
-
 
 class Store:
     """Owns the engine; opens sessions; creates and versions the schema on first use."""
@@ -348,6 +360,9 @@ class Store:
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             self._sessions = sessionmaker(self.engine, expire_on_commit=False)
             self._ensure_schema()
+        except StoreError:
+            self.engine.dispose()
+            raise
         except (SQLAlchemyError, OSError) as exc:
             if hasattr(self, "engine"):
                 self.engine.dispose()
@@ -361,27 +376,51 @@ class Store:
         return self.engine.dialect.name
 
     def _ensure_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
-        with self.session() as session:
-            row = session.get(MetaRow, "schema_version")
-            if row is None:
-                session.add(MetaRow(key="schema_version", value=str(SCHEMA_VERSION)))
+        """Bring the database to the head revision, in place, whatever it was before.
+
+        Fresh database: run every revision (the same path an old installation
+        takes, so the migrations are proven on every open). Database from
+        before Alembic (``va_meta`` without ``alembic_version``): stamp the
+        revision its tables match, then upgrade. A revision this va-engine
+        does not know means a newer va-engine wrote it: refuse, change nothing.
+        """
+        newest = head()
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Held until this transaction ends; DDL is transactional on PostgreSQL,
+                # so a waiting process sees either no tables or all of them.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY}
+                )
+            tables = set(inspect(connection).get_table_names())
+            current = _current_revision(connection, tables)
+            if current == newest:
                 return
-            current = int(row.value)
-            if current > SCHEMA_VERSION:
+            if current is not None and current not in dict(revisions()):
                 raise StoreError(
-                    f"the database has schema version {current}, newer than this "
-                    f"va-engine ({SCHEMA_VERSION})",
+                    f"the database schema (rev {current}) is newer than this va-engine "
+                    f"(rev {newest})",
                     hint="upgrade va-engine",
                 )
-            for version in range(current + 1, SCHEMA_VERSION + 1):
-                _MIGRATIONS[version](session.connection())
-            row.value = str(SCHEMA_VERSION)
+            config = alembic_config(connection)
+            try:
+                if current is None and "va_meta" in tables:
+                    command.stamp(config, _pre_alembic_revision(tables))
+                command.upgrade(config, "head")
+            except CommandError as exc:
+                raise StoreError(f"cannot upgrade the database schema: {exc}") from None
+            _write_schema_version(connection)
 
     def schema_version(self) -> int:
+        """The schema as a number (= the Alembic revision); 0 if unversioned."""
         with self.session() as session:
             row = session.get(MetaRow, "schema_version")
             return int(row.value) if row else 0
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision the database is at, e.g. ``0002``."""
+        with self.engine.connect() as connection:
+            return _current_revision(connection)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -423,6 +462,55 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def peek_revision(url: str) -> str | None:
+    """The revision a database is at, without upgrading it (``va-engine db current``).
+
+    ``None``: no va-engine schema yet. A database from before Alembic counts
+    as the revision its tables match, as :meth:`Store._ensure_schema` stamps it.
+    """
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            current = _current_revision(connection, tables)
+            if current is None and "va_meta" in tables:
+                return _pre_alembic_revision(tables)
+            return current
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"cannot open the database {redact(url)}: {redact(str(exc).splitlines()[0])}",
+            hint="check VA_ENGINE_DATABASE_URL or database_url in va-engine.toml",
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def _pre_alembic_revision(tables: set[str]) -> str:
+    """The revision a database made by ``create_all`` (before Alembic) matches.
+
+    va_meta version 1 is 0001; at commit 0f9ea09 create_all already made va_dispatch.
+    """
+    return "0002" if "va_dispatch" in tables else "0001"
+
+
+def _current_revision(connection: Connection, tables: set[str] | None = None) -> str | None:
+    """Alembic's revision of the database, read directly (MigrationContext logs at INFO)."""
+    if tables is not None and "alembic_version" not in tables:
+        return None
+    versions = connection.execute(text("SELECT version_num FROM alembic_version")).scalars()
+    return max(versions, default=None)
+
+
+def _write_schema_version(connection: Connection) -> None:
+    """Keep va_meta's number in step, for readers that predate Alembic."""
+    value = str(SCHEMA_VERSION)
+    where = MetaRow.key == "schema_version"
+    if connection.execute(update(MetaRow).where(where).values(value=value)).rowcount == 0:
+        connection.execute(insert(MetaRow).values(key="schema_version", value=value))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -40,6 +40,7 @@ def entry(client: str = "a", minutes: int = 45, mode: Mode = Mode.FOR) -> Ledger
 
 def test_schema_created_and_versioned(database_url: str, store: Store) -> None:
     assert store.schema_version() == SCHEMA_VERSION
+    assert store.schema_revision() == f"{SCHEMA_VERSION:04d}"  # Alembic's, in step
     Store(database_url).close()  # reopening an existing schema is fine
 
 

@@ -45,6 +45,7 @@ CLIENT_TABLES = {
     "va_alerts",
     "va_assignments",
     "va_audit",
+    "va_dispatch",
     "va_failures",
     "va_heartbeats",
     "va_ledger",

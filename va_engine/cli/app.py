@@ -195,7 +195,7 @@ def _reachability_summary(windows: tuple[object, ...]) -> str:
 
 def _register_commands() -> None:
     """Sub-command modules register themselves on import; kept in one place."""
-    from va_engine.cli import connect, daemon, demo, plan, privacy, reports, year  # noqa: F401
+    from va_engine.cli import connect, daemon, db, demo, plan, privacy, reports, year  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,6 +22,12 @@ __all__ = ["run_command", "runs_command", "status_command"]
 FormatOption = Annotated[
     OutputFormat, typer.Option("--format", "-f", help="table for people, json for scripts")
 ]
+
+
+class Role(enum.StrEnum):
+    ALL = "all"
+    CLOCK = "clock"
+    WORKER = "worker"
 
 
 def _parse_now(text: str | None) -> datetime | None:
@@ -50,6 +57,20 @@ def run_command(
         ),
     ] = None,
     fmt: FormatOption = OutputFormat.TABLE,
+    role: Annotated[
+        Role,
+        typer.Option(
+            "--role",
+            help="all: the single-process daemon. Multi-node (PostgreSQL): clock enqueues, "
+            "worker runs (Celery); a second clock waits as standby.",
+        ),
+    ] = Role.ALL,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", min=1, help="--role worker: pool processes (default: cores)."
+        ),
+    ] = None,
 ) -> None:
     """Run the daemon in the foreground (SIGHUP reloads the config, SIGTERM stops)."""
     state = get_state(ctx)
@@ -57,6 +78,13 @@ def run_command(
         level=logging.DEBUG if state.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if role is not Role.ALL:
+        if once or now is not None:
+            raise ValidationError("--once and --now only work with --role all")
+        _run_role(state, role, concurrency)
+        return
+    if concurrency is not None:
+        raise ValidationError("--concurrency only works with --role worker")
     if once:
         from va_engine.workflows.daemon import run_once, tune_store
 
@@ -109,17 +137,53 @@ def run_command(
     daemon.serve()
 
 
+def _run_role(state: Any, role: Role, concurrency: int | None) -> None:
+    """Multi-node roles; config problems (no PostgreSQL, bad cluster table) are ConfigErrors."""
+    if role is Role.CLOCK:
+        from va_engine.cluster.clock import Clock
+
+        clock = Clock(config_dir=state.config_dir)
+        clock.install_signals()
+        state.console.print(f"va-engine clock {clock.name}: standby until it holds the lock")
+        clock.serve()
+        return
+    if concurrency is not None and role is not Role.WORKER:
+        raise ValidationError("--concurrency only works with --role worker")
+    from va_engine.cluster.worker import run_worker
+
+    run_worker(state.config_dir, concurrency=concurrency)
+
+
 @app.command("status")
-def status_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -> None:
-    """Per client and workflow: next run, last result, last error, heartbeat age."""
+def status_command(
+    ctx: typer.Context,
+    fmt: FormatOption = OutputFormat.TABLE,
+    cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="Show the multi-node view (clocks, workers, queue) even without [daemon.cluster].",
+        ),
+    ] = False,
+) -> None:
+    """Per client and workflow: next run, last result, last error, heartbeat age.
+
+    In multi-node mode (``[daemon.cluster]`` configured, or ``--cluster``) the
+    active clock, standby clocks, live workers, queue depth and oldest waiting
+    run come first.
+    """
     from va_engine.workflows.daemon import next_runs
 
     state = get_state(ctx)
     config = state.config()
     now = state.now()
+    options = load_daemon_options(config)
     store = state.store()
+    cluster_view: dict[str, Any] | None = None
     rows: list[dict[str, Any]] = []
     try:
+        if cluster or options.cluster:
+            cluster_view = _cluster_view(store, options, now)
         upcoming = next_runs(store)
         for scope in all_scopes(config):
             client_store = store.for_client(scope)
@@ -153,6 +217,8 @@ def status_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -
 
     def render(console: Console) -> None:
         tz = now.tzinfo
+        if cluster_view is not None:
+            _render_cluster(console, cluster_view)
         console.print(
             make_table(
                 "Daemon status",
@@ -176,7 +242,42 @@ def status_command(ctx: typer.Context, fmt: FormatOption = OutputFormat.TABLE) -
             )
         )
 
-    emit(state.console, fmt, rows, render)
+    payload: Any = rows if cluster_view is None else {"cluster": cluster_view, "jobs": rows}
+    emit(state.console, fmt, payload, render)
+
+
+def _cluster_view(store: Any, options: Any, now: datetime) -> dict[str, Any]:
+    from va_engine.cluster.celery_app import make_app
+    from va_engine.cluster.status import cluster_status, queue_depth
+
+    queue = options.cluster_or_default.queue
+    return cluster_status(
+        store, options, now=now, depth=lambda: queue_depth(make_app(options), queue)
+    )
+
+
+def _render_cluster(console: Console, view: dict[str, Any]) -> None:
+    def who(entry: dict[str, Any] | None) -> str:
+        return f"{entry['name']} ({entry['age_s']:.0f} s ago)" if entry else "—"
+
+    waiting = view["oldest_waiting"]
+    hour = view["last_hour"]
+    rows = [
+        ("active clock", who(view["active_clock"])),
+        ("standby clocks", ", ".join(who(c) for c in view["standby_clocks"]) or "—"),
+        ("live workers", ", ".join(who(w) for w in view["live_workers"]) or "—"),
+        ("stale workers", ", ".join(who(w) for w in view["stale_workers"]) or "—"),
+        ("queue", f"{view['queue']['name']}: {view['queue']['depth']}"),
+        (
+            "oldest waiting",
+            f"{waiting['client']}/{waiting['workflow']} slot {waiting['slot']}, "
+            f"{waiting['age_s']:.0f} s"
+            if waiting
+            else "—",
+        ),
+        ("last hour", ", ".join(f"{k} {v}" for k, v in hour.items())),
+    ]
+    console.print(make_table("Cluster", ["", ""], rows))
 
 
 @app.command("runs")

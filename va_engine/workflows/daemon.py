@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -65,6 +66,7 @@ __all__ = [
     "desired_jobs",
     "next_runs",
     "run_once",
+    "sync_job_store",
     "tune_store",
 ]
 
@@ -140,6 +142,53 @@ def desired_jobs(config: Config, options: DaemonOptions, *, now: datetime) -> li
             )
         )
     return specs
+
+
+def sync_job_store(
+    scheduler: BaseScheduler,
+    specs: list[JobSpec],
+    *,
+    func: str,
+    keep_transient: set[str] | None = None,
+) -> dict[str, int]:
+    """Make a scheduler's job store hold exactly ``specs``, calling ``func``.
+
+    A job whose trigger and function did not change is left alone, so its next
+    run time (and a pending catch-up) survives a restart, a reload, or a clock
+    taking over from another. One-off ``retry:``/``kick:`` jobs of the scopes
+    in ``keep_transient`` stay; without it they go.
+    """
+    wanted = {spec.id: spec for spec in specs}
+    added = changed = removed = 0
+    for job in scheduler.get_jobs():
+        if job.id in wanted:
+            continue
+        scope = job.args[0] if job.args else ""
+        if job.id.startswith(("retry:", "kick:")) and scope in (keep_transient or set()):
+            continue
+        job.remove()
+        removed += 1
+    existing = {job.id: job for job in scheduler.get_jobs()}
+    for spec in wanted.values():
+        job = existing.get(spec.id)
+        if job is not None and job.name == spec.signature and job.func_ref == func:
+            continue
+        scheduler.add_job(
+            func,
+            trigger=spec.trigger,
+            args=[spec.scope, spec.workflow],
+            id=spec.id,
+            name=spec.signature,
+            misfire_grace_time=spec.misfire_grace_s,
+            coalesce=spec.coalesce,
+            replace_existing=True,
+        )
+        if job is None:
+            added += 1
+        else:
+            changed += 1
+    log.info("jobs: %d added, %d changed, %d removed", added, changed, removed)
+    return {"added": added, "changed": changed, "removed": removed}
 
 
 def _scope_tz(config: Config, scope: str) -> ZoneInfo:
@@ -274,40 +323,12 @@ class Daemon:
         A job whose trigger did not change is left alone, so its next run time
         (and a pending catch-up) survives a restart or a SIGHUP.
         """
-        wanted = {
-            spec.id: spec for spec in desired_jobs(self.config, self.options, now=self.clock())
-        }
-        scopes = set(all_scopes(self.config))
-        added = changed = removed = 0
-        for job in self.scheduler.get_jobs():
-            if job.id in wanted:
-                continue
-            scope = job.args[0] if job.args else ""
-            if job.id.startswith(("retry:", "kick:")) and scope in scopes:
-                continue
-            job.remove()
-            removed += 1
-        existing = {job.id: job for job in self.scheduler.get_jobs()}
-        for spec in wanted.values():
-            job = existing.get(spec.id)
-            if job is not None and job.name == spec.signature:
-                continue
-            self.scheduler.add_job(
-                JOB_FUNC,
-                trigger=spec.trigger,
-                args=[spec.scope, spec.workflow],
-                id=spec.id,
-                name=spec.signature,
-                misfire_grace_time=spec.misfire_grace_s,
-                coalesce=spec.coalesce,
-                replace_existing=True,
-            )
-            if job is None:
-                added += 1
-            else:
-                changed += 1
-        log.info("jobs: %d added, %d changed, %d removed", added, changed, removed)
-        return {"added": added, "changed": changed, "removed": removed}
+        return sync_job_store(
+            self.scheduler,
+            desired_jobs(self.config, self.options, now=self.clock()),
+            func=JOB_FUNC,
+            keep_transient=set(all_scopes(self.config)),
+        )
 
     def _replan_soon(self, scope: str) -> None:
         if self._stop.is_set():

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from va_engine.cluster.locks import ScopeLock, ScopeLocks, ThreadScopeLocks
 from va_engine.connectors.base import CalendarEvent, MailMessage, SyncSummary, event_to_busy
 from va_engine.connectors.ics import plan_to_events
 from va_engine.connectors.rules import apply_rules, rules_with_defaults
@@ -73,7 +74,9 @@ __all__ = [
     "assistant_scope",
     "backoff_delay",
     "execute",
+    "format_slot",
     "get_runtime",
+    "parse_slot",
     "read_invoices",
     "run_workflow",
     "set_runtime",
@@ -120,7 +123,8 @@ class Runtime:
     #: called after a failed run, with (scope, workflow, retry_at)
     on_failure: Callable[[str, str, datetime], None] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _locks: dict[str, threading.Lock] = field(default_factory=dict)
+    #: in-process locks for the single daemon; Celery workers pass PostgreSQL ones
+    locks: ScopeLocks = field(default_factory=ThreadScopeLocks)
     _locks_guard: threading.Lock = field(default_factory=threading.Lock)
 
     active: int = 0
@@ -136,10 +140,9 @@ class Runtime:
             with self._locks_guard:
                 self.active -= 1
 
-    def lock(self, scope: str) -> threading.Lock:
+    def lock(self, scope: str) -> ScopeLock:
         """One lock per scope: a client's jobs never overlap, other clients are not involved."""
-        with self._locks_guard:
-            return self._locks.setdefault(scope, threading.Lock())
+        return self.locks.lock(scope)
 
 
 _runtime: Runtime | None = None
@@ -168,12 +171,17 @@ def get_runtime() -> Runtime:
         return _runtime
 
 
-def run_workflow(scope: str, workflow: str, mode: str = "scheduled") -> dict[str, Any]:
+def run_workflow(
+    scope: str, workflow: str, mode: str = "scheduled", slot: str | None = None
+) -> dict[str, Any]:
     """APScheduler/Celery entry point: plain arguments in, a JSON-able summary out.
 
     ``mode`` is ``scheduled`` (its trigger fired), ``retry`` (after a failure)
     or ``changed`` (something upstream changed: run now, in a period of its
     own, so an earlier run of the same slot does not swallow it).
+
+    ``slot`` (ISO UTC, multi-node mode) is the moment the trigger was due: the
+    run does that slot's period however late it starts (a broker outage).
 
     Runs the workflow on a helper thread and waits at most ``job_timeout_s``;
     a run that overstays is abandoned (its scope lock stays held until it
@@ -182,11 +190,12 @@ def run_workflow(scope: str, workflow: str, mode: str = "scheduled") -> dict[str
     runtime = get_runtime()
     now = runtime.clock()
     period = kick_period(now) if mode == "changed" else None
+    due = parse_slot(slot) if slot is not None else None
     box: list[RunResult] = []
 
     def target() -> None:
         with runtime.counting():
-            box.append(execute(runtime, scope, workflow, now=now, period=period))
+            box.append(execute(runtime, scope, workflow, now=now, period=period, slot=due))
 
     worker = threading.Thread(target=target, name=f"va-{scope}-{workflow}", daemon=True)
     worker.start()
@@ -206,6 +215,21 @@ def run_workflow(scope: str, workflow: str, mode: str = "scheduled") -> dict[str
         "period": result.period,
         "error": result.error,
     }
+
+
+SLOT_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def format_slot(moment: datetime) -> str:
+    """A trigger's fire time as the dispatch key: UTC, to the second."""
+    return moment.astimezone(UTC).strftime(SLOT_FORMAT)
+
+
+def parse_slot(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, SLOT_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise VaEngineError(f"slot {text!r} is not {SLOT_FORMAT}") from None
 
 
 def kick_period(now: datetime) -> str:
@@ -1012,6 +1036,81 @@ def deadline_watch(client: ClientConfig | None, ctx: JobContext, now: datetime) 
     return RunResult("deadline_watch", client.id, "done", detail={"escalated": escalated})
 
 
+def reminders(client: ClientConfig | None, ctx: JobContext, now: datetime) -> RunResult:
+    """Remind the client of their own open tasks due soon: one message per task and deadline.
+
+    A run covers the deadlines in ``[start + lead, start + lead + every)``,
+    ``start`` being the beginning of its slot: consecutive slots cover every
+    moment exactly once, and a run delayed (a broker outage) still reminds of
+    its own slot's tasks. The key (task, deadline) makes a retried run queue
+    nothing new; a moved deadline is a new reminder. Released inside the
+    client's reachability, never after the deadline itself.
+    """
+    assert client is not None
+    settings = ctx.settings
+    step = timedelta(minutes=settings.every_minutes or 15)
+    lead = timedelta(minutes=settings.lead_minutes or 60)
+    start = _period_start(ctx.period, now, step) + lead
+    end = start + step
+    if not client.email:
+        return RunResult("reminders", client.id, "done", detail={"queued": 0, "no_email": True})
+    tz = _tz(ctx.config, client, None)
+    assistant = assistant_of(ctx.config, client)
+    queued = late = 0
+    for task in ctx.store.open_tasks():
+        deadline = _aware(task.deadline) if task.deadline is not None else None
+        if deadline is None or not start <= deadline < end:
+            continue
+        release = _release(client, ctx.config, "client", now, not_after=deadline)
+        if release is None:
+            late += 1  # no reachable moment left before the deadline
+            continue
+        subject, body = render(
+            "task_reminder",
+            client.language,
+            {
+                "client": client,
+                "assistant": assistant,
+                "task": {"title": task.title, "deadline": deadline.astimezone(tz)},
+            },
+            override=_override(ctx),
+        )
+        queue(
+            ctx.store,
+            Outgoing(
+                key=f"remind:{task.id}:{format_slot(deadline)}",
+                audience="client",
+                channel=_channel(ctx),
+                sender=_sender(ctx, None, assistant),
+                to=client.email,
+                subject=subject,
+                body=body,
+                release_at=release,
+                expires_at=deadline,
+            ),
+            run_key=ctx.run_key,
+            workflow=ctx.workflow,
+            now=now,
+        )
+        queued += 1
+    return RunResult(
+        "reminders",
+        client.id,
+        "done",
+        detail={"queued": queued, "too_late": late, "window_start": format_slot(start)},
+        items=queued,
+    )
+
+
+def _period_start(period: str, now: datetime, step: timedelta) -> datetime:
+    """The start of an interval period (``_slot`` key); an out-of-schedule run uses now's slot."""
+    try:
+        return datetime.strptime(period, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    except ValueError:
+        seconds = max(60, int(step.total_seconds()))
+        return datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, UTC)
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -1055,6 +1154,7 @@ WORKFLOWS: dict[str, Workflow] = {
         Workflow("payment_reminders", payment_reminders, _daily, "daily", for_client=True),
         Workflow("confirmations", confirmations, _daily, "daily", for_client=True),
         Workflow("triage", triage, _slot, "interval", for_client=True),
+        Workflow("reminders", reminders, _slot, "interval", for_client=True),
         Workflow("weekly_review", weekly_review, _weekly, "weekly", for_client=True),
         Workflow("deadline_watch", deadline_watch, _daily, "daily"),
         Workflow("retention", retention, _daily, "daily"),
@@ -1100,11 +1200,14 @@ def execute(
     ignore_backoff: bool = False,
     lock_timeout: float | None = None,
     period: str | None = None,
+    slot: datetime | None = None,
 ) -> RunResult:
-    """Run ``workflow`` for ``scope`` once for the period that contains ``now``.
+    """Run ``workflow`` for ``scope`` once for the period that contains ``slot or now``.
 
-    Returns without side effects when the workflow is disabled, not yet due,
-    backing off after failures, or already done for this period.
+    ``slot`` is when its trigger was due (multi-node mode): a run that starts
+    late still does its own period. Returns without side effects when the
+    workflow is disabled, not yet due, backing off after failures, or already
+    done for this period.
     """
     spec = WORKFLOWS[workflow]
     # UTC inside: SQLite keeps datetimes naive, so every stored moment must be UTC.
@@ -1114,7 +1217,15 @@ def execute(
     if not lock.acquire(timeout=timeout):
         return RunResult(workflow, scope, "busy")
     try:
-        return _execute(runtime, spec, scope, now=now, ignore_backoff=ignore_backoff, period=period)
+        return _execute(
+            runtime,
+            spec,
+            scope,
+            now=now,
+            ignore_backoff=ignore_backoff,
+            period=period,
+            slot=slot,
+        )
     finally:
         lock.release()
 
@@ -1127,6 +1238,7 @@ def _execute(
     now: datetime,
     ignore_backoff: bool,
     period: str | None,
+    slot: datetime | None = None,
 ) -> RunResult:
     config, options = runtime.config, runtime.options
     client, assistant = _resolve_scope(config, scope)
@@ -1142,7 +1254,7 @@ def _execute(
                 spec.name, scope, "backoff", retry_at=retry_at, error=failure.last_error
             )
     if period is None:
-        period = spec.period(now, settings, _tz(config, client, assistant))
+        period = spec.period(slot or now, settings, _tz(config, client, assistant))
     if period is None:
         return RunResult(spec.name, scope, "not_due")
     run = store.begin_run(spec.name, period, now=now)
@@ -1334,6 +1446,7 @@ _KINDS = {
     "payment_reminders": "finance",
     "confirmations": "appointments",
     "triage": "mail",
+    "reminders": "admin",
     "weekly_review": "admin",
 }
 

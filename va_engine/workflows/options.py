@@ -22,10 +22,14 @@ here; ``[daemon.workflows.<name>]`` changes them for everyone and
 
     [daemon.clients.hoefslag]
     invoices = "data/hoefslag/invoices.csv"
+
+    [daemon.cluster]               # multi-node mode: va-engine run --role clock|worker
+    broker_url = "redis://10.0.0.5:6379/0"
 """
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -37,8 +41,10 @@ from va_engine.errors import ConfigError
 from va_engine.settings import MAIN_FILE, AccountSecret, Config
 
 __all__ = [
+    "CLOCK_LOCK_KEY",
     "WORKFLOW_DEFAULTS",
     "ClientOptions",
+    "ClusterOptions",
     "DaemonOptions",
     "SmtpOptions",
     "WorkflowOptions",
@@ -82,6 +88,8 @@ class WorkflowOptions(_Section):
     misfire_grace_s: PositiveInt | None = None
     #: follow-ups: days without reply; reminders: days between escalation levels
     days: PositiveInt | None = None
+    #: task reminders: how many minutes before its deadline a task is reminded of
+    lead_minutes: PositiveInt | None = None
 
     def merged(self, other: WorkflowOptions) -> WorkflowOptions:
         """``other``'s set fields over ours."""
@@ -112,6 +120,15 @@ WORKFLOW_DEFAULTS: dict[str, WorkflowOptions] = {
     "deadline_watch": WorkflowOptions(
         enabled=True, at="08:00", misfire_grace_s=6 * 3600, minutes=2, billable=False, days=2
     ),
+    # Off unless asked for: it writes to clients, which an agency opts into per agreement.
+    "reminders": WorkflowOptions(
+        enabled=False,
+        every_minutes=15,
+        lead_minutes=60,
+        misfire_grace_s=3600,
+        minutes=1,
+        send=False,
+    ),
     # Privacy: expired data goes once a day, at night; no client work, so no ledger minutes.
     "retention": WorkflowOptions(
         enabled=True, at="03:30", misfire_grace_s=24 * 3600, billable=False
@@ -129,6 +146,33 @@ class ClientOptions(_Section):
     templates: Path | None = None
     #: send this client's mail through its own SMTP account
     smtp: SmtpOptions | None = None
+
+
+#: The clock's PostgreSQL advisory lock ("va-clock" in ASCII); other keys in use
+#: (the schema upgrade lock) differ, and scope locks use the two-key space.
+CLOCK_LOCK_KEY = 0x76612D636C6F636B
+
+
+class ClusterOptions(_Section):
+    """Multi-node mode (``[daemon.cluster]``): one clock enqueues, Celery workers run."""
+
+    #: Redis (default) or RabbitMQ (``amqp://…``); ``VA_ENGINE_BROKER_URL`` overrides
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    queue: str = Field(default="va-engine", min_length=1)
+    #: seconds before the broker hands an unacknowledged run to another worker;
+    #: must outlast the longest run (default max(3600, 2 × job_timeout_s))
+    visibility_timeout_s: float | None = Field(default=None, gt=0)
+    #: seconds between heartbeats of clocks and workers
+    heartbeat_s: float = Field(default=10.0, gt=0)
+    clock_lock_key: int = Field(default=CLOCK_LOCK_KEY, ge=-(2**63), lt=2**63)
+
+    def resolved_broker_url(self) -> str:
+        return os.environ.get("VA_ENGINE_BROKER_URL") or self.broker_url
+
+    def visibility_timeout(self, job_timeout_s: float) -> float:
+        if self.visibility_timeout_s is not None:
+            return self.visibility_timeout_s
+        return max(3600.0, 2 * job_timeout_s)
 
 
 class DaemonOptions(_Section):
@@ -153,6 +197,12 @@ class DaemonOptions(_Section):
     smtp: SmtpOptions | None = None
     workflows: dict[str, WorkflowOptions] = Field(default_factory=dict)
     clients: dict[str, ClientOptions] = Field(default_factory=dict)
+    #: set when the table ``[daemon.cluster]`` is present (multi-node mode)
+    cluster: ClusterOptions | None = None
+
+    @property
+    def cluster_or_default(self) -> ClusterOptions:
+        return self.cluster or ClusterOptions()
 
     def workflow(self, client_id: str, name: str) -> WorkflowOptions:
         """Defaults, then ``[daemon.workflows.name]``, then the client's own override."""
@@ -199,6 +249,14 @@ def load_daemon_options(config: Config) -> DaemonOptions:
         raise ConfigError(
             f"{path}: unknown workflow {unknown[0]!r} under [daemon]",
             hint=f"use one of {', '.join(WORKFLOW_DEFAULTS)}",
+        )
+    cluster = options.cluster_or_default
+    if cluster.visibility_timeout(options.job_timeout_s) <= options.job_timeout_s:
+        raise ConfigError(
+            f"{path}: daemon.cluster.visibility_timeout_s "
+            f"({cluster.visibility_timeout(options.job_timeout_s):g}) must be longer than "
+            f"daemon.job_timeout_s ({options.job_timeout_s:g})",
+            hint="otherwise the broker hands a run still in progress to a second worker",
         )
     known_clients = {c.id for c in config.clients}
     stray = sorted(set(options.clients) - known_clients)
