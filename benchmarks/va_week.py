@@ -5,6 +5,12 @@ Several clients with reachability windows and addresses across a Dutch region
 calendars, habits and home bases, desk tasks (some splittable, some with
 deadlines, skills, predecessors) and visits at client addresses.
 
+A visit's time windows are the ones its client agreed to, so they lie inside
+the client's reachability (a window on a reachable weekday, a quarter of them
+only 1.5 h long, sometimes plus another reachable day). Before 2026-11 they were
+drawn independently of reachability, which made ~1 in 7 visits impossible by
+construction and filled both objective and bound with that constant.
+
     python benchmarks/va_week.py --seed 1 --tasks 300 --assistants 5 --visits 50 --time-limit 30 --json OUT
 """
 
@@ -75,6 +81,32 @@ def _days(days: range, start: float, end: float) -> tuple[DayWindow, ...]:
         return clock(int(x), round((x - int(x)) * 60))
 
     return tuple(DayWindow(weekday=d, start=t(start), end=t(end)) for d in days)
+
+
+def _hours(t: clock) -> float:
+    return t.hour + t.minute / 60
+
+
+def _agreed_windows(rng: random.Random, client: Client) -> tuple[TimeWindow, ...]:
+    """Visit windows a client agrees to: inside their reachability, some of them tight.
+
+    One window of 1.5–3 h on a weekday the client is reachable (a quarter are
+    1.5 h: tight once travel counts), and in 40 % of cases a second one: the
+    whole reachable window of another weekday.
+    """
+    reach = [w for w in client.agreement.reachability if w.weekday < 5]
+    w = rng.choice(reach)
+    lo, hi = _hours(w.start), _hours(w.end)
+    length = min(hi - lo, rng.choice([3.0, 3.0, 2.0, 1.5]))
+    start = lo + 0.5 * rng.randrange(int((hi - lo - length) / 0.5) + 1)
+    windows = (TimeWindow(start=_at(w.weekday, start), end=_at(w.weekday, start + length)),)
+    others = [x for x in reach if x.weekday != w.weekday]
+    if others and rng.random() < 0.4:
+        x = rng.choice(others)
+        windows += (
+            TimeWindow(start=_at(x.weekday, _hours(x.start)), end=_at(x.weekday, _hours(x.end))),
+        )
+    return windows
 
 
 def generate(seed: int, n_tasks: int, n_assistants: int, n_visits: int) -> PlanningProblem:
@@ -152,12 +184,7 @@ def generate(seed: int, n_tasks: int, n_assistants: int, n_visits: int) -> Plann
         if i < n_visits:
             windows: tuple[TimeWindow, ...] = ()
             if rng.random() < 0.6:
-                d = rng.randrange(5)
-                h = rng.choice([9, 10, 13, 14])
-                windows = (TimeWindow(start=_at(d, h), end=_at(d, h + 3)),)
-                if rng.random() < 0.4:
-                    d2 = (d + 2) % 5
-                    windows += (TimeWindow(start=_at(d2, 9), end=_at(d2, 17)),)
+                windows = _agreed_windows(rng, c)
             tasks.append(
                 Task(
                     id=f"visit{i:03d}",

@@ -68,3 +68,31 @@ def test_va_week_runner_is_seeded_and_valid(tmp_path: Path) -> None:
     assert [r["solver"] for r in rows] == ["ours", "greedy"]
     assert all(not str(r["status"]).startswith("INVALID") for r in rows)
     assert rows[0]["objective"] <= rows[1]["objective"]
+
+
+def test_va_week_visit_windows_lie_inside_the_clients_reachability() -> None:
+    va_week = _load("va_week")
+    problem = va_week.generate(1, 300, 5, 50)
+    clients = {c.id: c for c in problem.clients}
+    windowed = [t for t in problem.tasks if t.location is not None and t.windows]
+    assert len(windowed) > 20
+    for t in windowed:
+        reach = clients[t.client_id].agreement.reachability
+        for w in t.windows:
+            start, end = w.start.astimezone(va_week.AMS), w.end.astimezone(va_week.AMS)
+            assert any(
+                r.weekday == start.weekday() and r.start <= start.time() and end.time() <= r.end
+                for r in reach
+            ), (t.id, w)
+
+
+@pytest.mark.slow
+def test_visit_days_runner_compares_two_valid_strategies(tmp_path: Path) -> None:
+    visit_days = _load("visit_days")
+    out = tmp_path / "days.json"
+    argv = ["--seeds", "1", "--visits", "6", "--time-limit", "1", "--json", str(out)]
+    assert visit_days.main(argv) == 0
+    rows = json.loads(out.read_text())
+    assert [r["solver"] for r in rows] == ["integrated", "routing-first"]
+    assert all(not str(r["status"]).startswith("INVALID") for r in rows)
+    assert all(r["visits_planned"] > 0 for r in rows)

@@ -64,7 +64,7 @@ def plan(
         frozen_until=frozen_until,
     )
     placement, breaks, value = greedy_placement(
-        comp, improve_s=limits.improve_seconds, seed=limits.seed
+        comp, improve_s=limits.improve_seconds, seed=limits.seed, thorough=True
     )
     if progress is not None:
         progress(float(value), None)

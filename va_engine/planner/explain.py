@@ -22,7 +22,15 @@ from va_engine.model import (
     Task,
     Unplanned,
 )
-from va_engine.planner.schedule import Compiled, Job, Placement, day_travel, visits_by_day
+from va_engine.planner.schedule import (
+    Blocker,
+    Compiled,
+    Job,
+    Placement,
+    client_busy,
+    day_travel,
+    visits_by_day,
+)
 
 __all__ = ["assemble_plan", "explain_late", "explain_unplanned", "format_windows"]
 
@@ -117,6 +125,9 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
     client = problem.client(job.client_id)
     reach = client.agreement.reachability if client else ()
     facing = task.client_facing if task else False
+    if job.unknown_preds:
+        ids = ", ".join(repr(p) for p in job.unknown_preds)
+        return "predecessor", f"it waits for {ids}, which is no task of this plan (unknown id)"
     if not job.eligible:
         skill = task.skill if task else None
         if task and task.assistant_id and skill:
@@ -139,27 +150,10 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
                 )
         if task.release is not None and comp.minutes_of(task.release) >= comp.horizon:
             return "release", "released only after the end of this plan"
-    if not job.allowed:
-        if facing and reach:
-            return "reachability", (
-                f"client reachable only {format_windows(reach)} and none of that time is "
-                "open between its release and deadline in this plan"
-            )
-        if task is not None and task.windows:
-            return "window", "none of its time windows is open between its release and deadline"
-        return "window", "no time is left for it in this plan"
+    if job.blocker is not None:
+        return _never(comp, job, task, job.blocker)
     if not job.regions:
-        longest = 0
-        for a in job.eligible:
-            for seg in comp.calendars[a].segments:
-                for s, e in job.allowed:
-                    longest = max(longest, min(e, seg.end) - max(s, seg.start))
-        need = job.min_chunk if job.split else job.duration
-        where = f"client reachable only {format_windows(reach)}: " if facing and reach else ""
-        return "too_long", (
-            f"{where}longer ({need} min) than any free window before its deadline "
-            f"(longest {max(0, longest)} min inside working hours and outside busy time)"
-        )
+        return "window", "no time is left for it in this plan"
     for pred_id in job.preds:
         if not any(placement.get(p.key) for p in comp.by_task.get(pred_id, [])):
             return "predecessor", f"it waits for {pred_id!r}, which is not planned"
@@ -192,6 +186,67 @@ def explain_unplanned(comp: Compiled, placement: Placement, job: Job) -> tuple[s
     return "full", (
         f"no free slot of {need} min{drive} left in its windows "
         f"(longest free gap {longest} min): taken by work with higher priority or earlier deadlines"
+    )
+
+
+def _spans(comp: Compiled, spans: Sequence[tuple[int, int]], most: int = 3) -> str:
+    """``Tue 09:00–12:00, Thu 13:00–17:00`` (the first ``most``, then ``…``)."""
+    tz = comp.problem.assistants[0].tz
+    parts = [
+        f"{comp.moment(s).astimezone(tz):%a %H:%M}–{comp.moment(e).astimezone(tz):%H:%M}"
+        for s, e in spans[:most]
+    ]
+    return ", ".join(parts) + (", …" if len(spans) > most else "") if parts else "nothing"
+
+
+def _never(comp: Compiled, job: Job, task: Task | None, why: Blocker) -> tuple[str, str]:
+    """(code, reason) for a job proved unplaceable at compile time (``placeable_regions``)."""
+    client = comp.problem.client(job.client_id)
+    reach = format_windows(client.agreement.reachability) if client else ""
+    short = "do not overlap" if why.longest == 0 else f"overlap only {why.longest} min"
+    noun = "visit" if job.location is not None else "its"
+    if why.stage == "deadline":
+        return "window", "no time is left for it between its release and deadline in this plan"
+    if why.stage == "window":
+        return "window", (
+            f"none of its time windows leaves {why.need} min between its release and deadline"
+        )
+    if why.stage == "reachability":
+        if task is not None and task.windows:
+            return "reachability", (
+                f"{noun} window {_spans(comp, why.spans)} and client reachable only {reach} "
+                f"{short} (needs {why.need} min)"
+            )
+        return "reachability", (
+            f"client reachable only {reach} and none of that time is "
+            "open between its release and deadline in this plan"
+        )
+    if why.stage == "client_busy":
+        busy = [
+            (comp.minutes_of(b.start), comp.minutes_of(b.end))
+            for b in client_busy(comp.problem, job.client_id)
+            if any(
+                comp.minutes_of(b.start) < e and s < comp.minutes_of(b.end) for s, e in why.spans
+            )
+        ]
+        return "client_busy", (
+            f"client busy {_spans(comp, busy)} during the only time it could be done "
+            f"({_spans(comp, why.spans)}): {why.longest} min left, needs {why.need} min"
+        )
+    if why.stage == "hours":
+        where = f"client reachable only {reach}: " if reach and task and task.client_facing else ""
+        return "too_long", (
+            f"{where}longer ({why.need} min) than any free window before its deadline "
+            f"(longest {why.longest} min inside working hours and outside busy time)"
+        )
+    if why.stage == "travel":
+        return "travel", (
+            f"{noun} window {_spans(comp, why.spans)} cannot be reached from home base in time: "
+            f"{why.travel} min travel from home, and back, inside working hours "
+            f"leaves no {why.need} min there"
+        )
+    return "full", (
+        f"its windows hold {sum(e - s for s, e in why.spans)} min in all, it needs {why.need} min"
     )
 
 

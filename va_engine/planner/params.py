@@ -46,6 +46,8 @@ class PlanLimits:
     ``max_chunks`` caps how many pieces a splittable task may be cut into.
     ``lns_share`` of the remaining time goes to a large-neighbourhood search
     around that plan before the final full solve, which proves the bound.
+    ``energy_cuts`` adds per assistant-day capacity rows (work + least travel +
+    breaks ≤ free minutes) that tighten the LP bound; off only to measure them.
     """
 
     time_limit_s: float = 10.0
@@ -57,6 +59,7 @@ class PlanLimits:
     lns_share: float = 0.6
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     log_search: bool = False
+    energy_cuts: bool = True
 
     @property
     def improve_seconds(self) -> float:

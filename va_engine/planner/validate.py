@@ -11,6 +11,8 @@ Conventions it checks (the planner's contract):
 - travel before a visit runs from the previous visit that day, or from home
   for the first; after the last visit of a day she drives home; a drive may
   not overlap any block or busy time and must lie inside working hours;
+- a client's own busy time (``Busy`` with a client and no assistant) blocks
+  only that client's client-facing tasks, never the assistant's desk work;
 - a flexible break must find a free stretch of its length in its window on
   every day whose working hours contain that window (unless busy time alone
   already leaves no room).
@@ -19,7 +21,7 @@ Conventions it checks (the planner's contract):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -141,7 +143,12 @@ def validate_plan(
         assistant = assistants[aid]
         tz = assistant.tz
         blocks.sort(key=lambda b: _u(b.start))
-        busy = [(x.start, x.end) for x in problem.busy if x.assistant_id in (None, aid)]
+        # a client's own busy time (client, no assistant) does not block desk work
+        busy = [
+            (x.start, x.end)
+            for x in problem.busy
+            if x.assistant_id == aid or (x.assistant_id is None and x.client_id is None)
+        ]
         work = _occurrences(assistant.working_hours, tz, _days(problem, tz))
         for i, b in enumerate(blocks):
             span = (b.start, b.end)
@@ -266,11 +273,14 @@ def validate_plan(
                 bad("window", "outside its time windows", tid)
             if reach and not _covered((b.start, b.end), reach_spans):
                 bad("reachability", "outside the client's reachability windows", tid)
+            if task.kind in CLIENT_FACING_KINDS:
+                _client_busy(problem, task.client_id, b, bad)
             if b.location != task.location:
                 bad("location", "block location differs from the task's", tid)
         end = max(_u(b.end) for b in blocks)
         for pid in task.predecessors:
             if pid not in tasks:
+                bad("predecessor", f"planned although predecessor {pid!r} is no known task", tid)
                 continue
             pblocks = by_task.get(pid, [])
             if not pblocks:
@@ -308,7 +318,28 @@ def validate_plan(
                 bad("habit", "session outside the habit's windows", hid)
             if habit.assistant_id and b.assistant_id != habit.assistant_id:
                 bad("assistant", f"must be done by {habit.assistant_id}", hid)
+            if habit.kind in CLIENT_FACING_KINDS:
+                _client_busy(problem, habit.client_id, b, bad)
     return out
+
+
+def _client_busy(
+    problem: PlanningProblem,
+    client_id: str | None,
+    block: PlannedBlock,
+    bad: Callable[[str, str, str | None], None],
+) -> None:
+    """A client-facing block must not overlap its client's own busy time."""
+    if client_id is None:
+        return
+    for x in problem.busy:
+        mine = x.client_id == client_id and x.assistant_id is None
+        if mine and _overlaps((block.start, block.end), (x.start, x.end)):
+            bad(
+                "client_busy",
+                f"client {client_id} is busy ({x.title}) {x.start:%a %H:%M}–{x.end:%H:%M}",
+                block.task_id,
+            )
 
 
 def _longest_free(lo: datetime, hi: datetime, taken: Sequence[Span]) -> float:

@@ -58,6 +58,8 @@ def build_problem(
     """The assistants' problem: every client's tasks, habits and busy time in one week.
 
     ``extra_tasks`` are added as they are: e.g. the year plan's items for the week.
+    Busy time of other assistants is left out; a client's own busy time stays (it
+    blocks only that client's client-facing tasks, see :class:`~va_engine.model.Busy`).
     """
     assistants = config.assistant_models()
     if assistant_ids:
@@ -76,10 +78,14 @@ def build_problem(
         if task.assistant_id and task.assistant_id not in ids:
             continue  # someone else's work
         tasks.append(task)
+    # an assistant's busy time counts for her; a client's own busy time (no
+    # assistant) is kept too: it blocks that client's calls, meetings and visits
     busy = [
         b
         for b in (*assistant_busy, *(b for intake in intakes for b in intake.busy))
-        if b.end > start and b.start < end and b.assistant_id in ids
+        if b.end > start
+        and b.start < end
+        and (b.assistant_id in ids or (b.assistant_id is None and b.client_id is not None))
     ]
     return PlanningProblem(
         start=start,
