@@ -406,6 +406,39 @@ def _to_assistant(
     )
 
 
+def _queue_mail(
+    ctx: JobContext,
+    *,
+    key: str,
+    audience: Audience,
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    release: datetime,
+    now: datetime,
+    expires_at: datetime | None = None,
+) -> None:
+    """Queue a message to a client or their contacts under this run's key (draft or send)."""
+    queue(
+        ctx.store,
+        Outgoing(
+            key=key,
+            audience=audience,
+            channel=_channel(ctx),
+            sender=sender,
+            to=to,
+            subject=subject,
+            body=body,
+            release_at=release,
+            expires_at=expires_at,
+        ),
+        run_key=ctx.run_key,
+        workflow=ctx.workflow,
+        now=now,
+    )
+
+
 def _alert_message(
     key: str, owner: AssistantConfig, subject: str, body: str, *, now: datetime
 ) -> Outgoing:
@@ -716,20 +749,15 @@ def payment_reminders(client: ClientConfig | None, ctx: JobContext, now: datetim
             {"client": client, "invoice": invoice, "level": level},
             override=_override(ctx),
         )
-        queue(
-            ctx.store,
-            Outgoing(
-                key=key,
-                audience="third_party",
-                channel=_channel(ctx),
-                sender=_sender(ctx, client, assistant_of(ctx.config, client)),
-                to=invoice.email,
-                subject=subject,
-                body=body,
-                release_at=release,
-            ),
-            run_key=ctx.run_key,
-            workflow=ctx.workflow,
+        _queue_mail(
+            ctx,
+            key=key,
+            audience="third_party",
+            sender=_sender(ctx, client, assistant_of(ctx.config, client)),
+            to=invoice.email,
+            subject=subject,
+            body=body,
+            release=release,
             now=now,
         )
         queued += 1
@@ -785,21 +813,16 @@ def confirmations(client: ClientConfig | None, ctx: JobContext, now: datetime) -
                     },
                     override=_override(ctx),
                 )
-                queue(
-                    ctx.store,
-                    Outgoing(
-                        key=f"confirm:{event.key}:{attendee}",
-                        audience="third_party",
-                        channel=_channel(ctx),
-                        sender=_sender(ctx, client, assistant_of(ctx.config, client)),
-                        to=attendee,
-                        subject=subject,
-                        body=body,
-                        release_at=release,
-                        expires_at=event.start,
-                    ),
-                    run_key=ctx.run_key,
-                    workflow=ctx.workflow,
+                _queue_mail(
+                    ctx,
+                    key=f"confirm:{event.key}:{attendee}",
+                    audience="third_party",
+                    sender=_sender(ctx, client, assistant_of(ctx.config, client)),
+                    to=attendee,
+                    subject=subject,
+                    body=body,
+                    release=release,
+                    expires_at=event.start,
                     now=now,
                 )
                 queued += 1
@@ -959,20 +982,15 @@ def weekly_review(client: ClientConfig | None, ctx: JobContext, now: datetime) -
     release = _release(client, ctx.config, "client", now)
     if release is None or not client.email:
         return RunResult("weekly_review", client.id, "done", detail={"queued": 0})
-    queue(
-        ctx.store,
-        Outgoing(
-            key=f"review:{year}-W{week:02d}",
-            audience="client",
-            channel=_channel(ctx),
-            sender=_sender(ctx, None, assistant),
-            to=client.email,
-            subject=subject,
-            body=body,
-            release_at=release,
-        ),
-        run_key=ctx.run_key,
-        workflow=ctx.workflow,
+    _queue_mail(
+        ctx,
+        key=f"review:{year}-W{week:02d}",
+        audience="client",
+        sender=_sender(ctx, None, assistant),
+        to=client.email,
+        subject=subject,
+        body=body,
+        release=release,
         now=now,
     )
     return RunResult(
@@ -1075,21 +1093,16 @@ def reminders(client: ClientConfig | None, ctx: JobContext, now: datetime) -> Ru
             },
             override=_override(ctx),
         )
-        queue(
-            ctx.store,
-            Outgoing(
-                key=f"remind:{task.id}:{format_slot(deadline)}",
-                audience="client",
-                channel=_channel(ctx),
-                sender=_sender(ctx, None, assistant),
-                to=client.email,
-                subject=subject,
-                body=body,
-                release_at=release,
-                expires_at=deadline,
-            ),
-            run_key=ctx.run_key,
-            workflow=ctx.workflow,
+        _queue_mail(
+            ctx,
+            key=f"remind:{task.id}:{format_slot(deadline)}",
+            audience="client",
+            sender=_sender(ctx, None, assistant),
+            to=client.email,
+            subject=subject,
+            body=body,
+            release=release,
+            expires_at=deadline,
             now=now,
         )
         queued += 1
