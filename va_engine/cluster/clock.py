@@ -16,8 +16,9 @@ APScheduler updates a job's next run time only after submitting it, so a clock
 killed in between loses that slot. :meth:`Clock.reconcile` (on becoming active
 and every ``reconcile_s``) therefore dispatches every fire time of the recent
 past that has no row, never further back than the job's first dispatched slot
-(a fresh install does not replay history), and re-publishes rows whose
-message seems lost.
+(a fresh install does not replay history), re-publishes rows whose
+message seems lost, and re-queues failed slots whose backoff has passed (the
+single daemon's one-off retry job; at most ``max_retries`` per slot).
 """
 
 from __future__ import annotations
@@ -217,29 +218,36 @@ class Clock:
             return False
         return True
 
+    def _windows(self, now: datetime) -> dict[tuple[str, str], list[datetime]]:
+        """(client, workflow) → the job's fire times that are still worth running: those of
+        its misfire grace (interval jobs at most ``MAX_RECONCILE``) up to ``now``."""
+        assert self.scheduler is not None
+        windows: dict[tuple[str, str], list[datetime]] = {}
+        for job in self.scheduler.get_jobs():
+            if job.func_ref != JOB_FUNC or len(job.args) < 2:
+                continue
+            back = timedelta(seconds=job.misfire_grace_time or 0)
+            if job.trigger.__class__.__name__ == "IntervalTrigger":
+                back = min(back, MAX_RECONCILE)
+            times = fire_times(job.trigger, now - back, now)
+            if times:
+                windows[(str(job.args[0]), str(job.args[1]))] = times
+        return windows
+
     def reconcile(self) -> dict[str, int]:
-        """Dispatch recent fire times that have no row; re-publish rows whose message was lost.
+        """Dispatch recent fire times that have no row; re-publish rows whose message was lost;
+        re-queue failed slots whose backoff has passed.
 
         Reads only the window each workflow can need (interval jobs one hour,
         calendar jobs their grace) and, for the few jobs with a missing slot,
         their first dispatched slot: a job never dispatched before is new,
         not missed.
         """
-        assert self.scheduler is not None
         now = self.clock()
-        candidates: dict[tuple[str, str], list[datetime]] = {}
+        candidates = self._windows(now)
         since: dict[str, datetime] = {}
-        for job in self.scheduler.get_jobs():
-            if job.func_ref != JOB_FUNC or len(job.args) < 2:
-                continue
-            workflow = str(job.args[1])
-            back = timedelta(seconds=job.misfire_grace_time or 0)
-            if job.trigger.__class__.__name__ == "IntervalTrigger":
-                back = min(back, MAX_RECONCILE)
-            times = fire_times(job.trigger, now - back, now)
-            if times:
-                candidates[(str(job.args[0]), workflow)] = times
-                since[workflow] = min(since.get(workflow, times[0]), times[0])
+        for (_, workflow), times in candidates.items():
+            since[workflow] = min(since.get(workflow, times[0]), times[0])
         seen = dispatch.dispatched_slots(
             self.store, since={w: format_slot(t) for w, t in since.items()}
         )
@@ -258,9 +266,35 @@ class Clock:
                 if format_slot(moment) > oldest and self.dispatch(scope, workflow, moment):
                     filled += 1
         republished = self._republish(now)
-        if filled or republished:
-            log.info("reconcile: %d missed slots dispatched, %d re-published", filled, republished)
-        return {"filled": filled, "republished": republished}
+        retried = self._retry(now, candidates)
+        if filled or republished or retried:
+            log.info(
+                "reconcile: %d missed slots dispatched, %d re-published, %d failed retried",
+                filled,
+                republished,
+                retried,
+            )
+        return {"filled": filled, "republished": republished, "retried": retried}
+
+    def _retry(self, now: datetime, windows: dict[tuple[str, str], list[datetime]]) -> int:
+        """Failed slots still in their window whose backoff has passed go out once more.
+
+        The single daemon's one-off retry job, done here because the clock is
+        the only scheduler: the row goes back to ``queued`` and out through
+        the publisher thread like a new dispatch (in order, retried while the
+        broker is down). The worker runs the same slot's period again; the
+        ``va_runs`` row ``failed`` is handed out with attempts + 1.
+        """
+        due = dispatch.retry_failed(
+            self.store,
+            windows={job: format_slot(times[0]) for job, times in windows.items()},
+            now=now,
+            max_retries=self.options.cluster_or_default.max_retries,
+        )
+        for scope, workflow, slot in due:
+            log.info("%s/%s: retrying failed slot %s after its backoff", scope, workflow, slot)
+            self._outgoing.put((scope, workflow, slot))
+        return len(due)
 
     def _republish(self, now: datetime) -> int:
         """Rows queued for a while that no worker received, when the broker's queue is empty.

@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, tuple_, update
+from sqlalchemy import and_, case, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from va_engine.store import DispatchRow, Store
+from va_engine.store import DispatchRow, FailureRow, Store
 
 __all__ = [
     "DONE",
@@ -29,6 +30,7 @@ __all__ = [
     "first_slots",
     "insert_slot",
     "requeue",
+    "retry_failed",
     "stale_queued",
     "stale_running",
 ]
@@ -118,15 +120,76 @@ def requeue(store: Store, scope: str, workflow: str, slot: str) -> None:
         )
 
 
+def retry_failed(
+    store: Store, *, windows: dict[tuple[str, str], str], now: datetime, max_retries: int
+) -> list[tuple[str, str, str]]:
+    """Put failed slots worth another run back to ``queued``; returns them, to be published.
+
+    A slot qualifies when it is still inside its job's window (``windows``:
+    (client, workflow) → oldest slot, its misfire grace), its client's
+    ``va_failures`` row for the workflow says the backoff has passed, no later
+    slot of the same job was dispatched (that one does the work) and it was
+    delivered at most ``max_retries`` times (``deliveries`` counts every
+    attempt, so the first run plus ``max_retries`` retries). One select over
+    recent failed rows (the (status, enqueued_at) index), one keyed update.
+    The update clears ``started_at``: "queued, never received since" is what
+    :func:`stale_queued` re-publishes should the retry's message be lost.
+    """
+    if not windows:
+        return []
+    since: dict[str, str] = {}
+    for (_, workflow), slot in windows.items():
+        since[workflow] = min(since.get(workflow, slot), slot)
+    later = aliased(DispatchRow)
+    with store.session() as session:
+        rows = session.execute(
+            select(DispatchRow.id, DispatchRow.client_id, DispatchRow.workflow, DispatchRow.slot)
+            .join(
+                FailureRow,
+                and_(
+                    FailureRow.client_id == DispatchRow.client_id,
+                    FailureRow.workflow == DispatchRow.workflow,
+                ),
+            )
+            .where(
+                DispatchRow.status == "failed",
+                DispatchRow.enqueued_at >= _recent(since),
+                _slots_since(since),
+                DispatchRow.deliveries <= max_retries,
+                FailureRow.next_attempt_at <= now,
+                ~exists().where(
+                    later.client_id == DispatchRow.client_id,
+                    later.workflow == DispatchRow.workflow,
+                    later.slot > DispatchRow.slot,
+                ),
+            )
+        ).all()
+        due = [
+            int(row_id)
+            for row_id, scope, workflow, slot in rows
+            if (str(scope), str(workflow)) in windows and slot >= windows[(scope, workflow)]
+        ]
+        if not due:
+            return []
+        requeued = session.execute(
+            update(DispatchRow)
+            .where(DispatchRow.id.in_(due), DispatchRow.status == "failed")
+            .values(status="queued", enqueued_at=now, started_at=None)
+            .returning(DispatchRow.client_id, DispatchRow.workflow, DispatchRow.slot)
+        )
+        return sorted((str(a), str(b), str(c)) for a, b, c in requeued)
+
+
 def stale_queued(store: Store, *, older_than: datetime) -> list[tuple[str, str, str]]:
-    """Rows queued before ``older_than`` that no worker ever received: their message may be lost
-    (a clock died between the row and the publish, or the broker was down)."""
+    """Rows queued before ``older_than`` that no worker received since: their message may be lost
+    (a clock died between the row and the publish, or the broker was down). A worker's claim
+    sets ``started_at``, so a busy row waiting for its Celery retry is not among them."""
     with store.session() as session:
         rows = session.execute(
             select(DispatchRow.client_id, DispatchRow.workflow, DispatchRow.slot)
             .where(
                 DispatchRow.status == "queued",
-                DispatchRow.deliveries == 0,
+                DispatchRow.started_at.is_(None),
                 DispatchRow.enqueued_at < older_than,
             )
             .order_by(DispatchRow.enqueued_at)
@@ -172,23 +235,31 @@ def dispatched_slots(store: Store, *, since: dict[str, str]) -> set[tuple[str, s
     """
     if not since:
         return set()
-    recent = datetime.strptime(min(since.values()), "%Y-%m-%dT%H:%M:%SZ").replace(
-        tzinfo=UTC
-    ) - timedelta(minutes=5)
     with store.session() as session:
         rows = session.execute(
             select(DispatchRow.client_id, DispatchRow.workflow, DispatchRow.slot).where(
                 DispatchRow.status.in_(("queued", "running", *DONE)),
-                DispatchRow.enqueued_at >= recent,
-                or_(
-                    *(
-                        and_(DispatchRow.workflow == workflow, DispatchRow.slot >= slot)
-                        for workflow, slot in since.items()
-                    )
-                ),
+                DispatchRow.enqueued_at >= _recent(since),
+                _slots_since(since),
             )
         )
         return {(str(a), str(b), str(c)) for a, b, c in rows}
+
+
+def _recent(since: dict[str, str]) -> datetime:
+    """A lower bound on ``enqueued_at`` for rows of these slots: a row is written at or after
+    its slot (a retry moves it later still), less a margin for clock skew."""
+    oldest = datetime.strptime(min(since.values()), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return oldest - timedelta(minutes=5)
+
+
+def _slots_since(since: dict[str, str]) -> ColumnElement[bool]:
+    return or_(
+        *(
+            and_(DispatchRow.workflow == workflow, DispatchRow.slot >= slot)
+            for workflow, slot in since.items()
+        )
+    )
 
 
 def _key(scope: str, workflow: str, slot: str) -> tuple[ColumnElement[bool], ...]:

@@ -37,8 +37,10 @@ log = logging.getLogger(__name__)
 
 #: seconds before a run whose client was busy (another run holds its lock) is tried again
 BUSY_RETRY_S = 5
-#: statuses of run_workflow that end the dispatch as failed (the workflow's own backoff retries)
-_FAILED = ("failed", "timeout", "crashed")
+#: statuses of run_workflow that end the dispatch as failed, so the clock retries the slot
+#: once the backoff has passed ("backoff": the client was still backing off, e.g. this
+#: worker's clock is a little behind the clock node's)
+_FAILED = ("failed", "timeout", "crashed", "backoff")
 
 _built_for: int | None = None
 _guard = threading.Lock()

@@ -164,6 +164,10 @@ class ClusterOptions(_Section):
     visibility_timeout_s: float | None = Field(default=None, gt=0)
     #: seconds between heartbeats of clocks and workers
     heartbeat_s: float = Field(default=10.0, gt=0)
+    #: times the clock re-queues a failed slot once its backoff has passed (the
+    #: single daemon's one-off retry); bounded by the slot's deliveries, and the
+    #: backoff streak already spaces the attempts further apart each time
+    max_retries: int = Field(default=5, ge=0)
     clock_lock_key: int = Field(default=CLOCK_LOCK_KEY, ge=-(2**63), lt=2**63)
 
     def resolved_broker_url(self) -> str:
