@@ -19,7 +19,8 @@ from va_engine.planner.routing import (
     solve_routing,
 )
 
-SOLOMON = Path("/work/shared/bench/solomon")
+#: the shared benchmark data lives beside the repository (``../shared``), as in CI
+SOLOMON = Path(__file__).resolve().parents[3] / "shared" / "bench" / "solomon"
 QUICK = RoutingParams(time_limit_s=0.5)
 
 
