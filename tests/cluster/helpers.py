@@ -207,3 +207,28 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def seeded_cluster(
+    tmp_path: Path,
+    *,
+    database_url: str,
+    broker_url: str,
+    queue: str,
+    clients: int,
+    start: datetime,
+    minutes: int,
+) -> tuple[Cluster, Db]:
+    """A config dir for ``clients`` clients, the schema (once, before any process starts),
+    their seeded tasks, and handles on the processes to start (``cluster.config_dir``)
+    and the rows to check."""
+    config_dir = cluster_config(
+        tmp_path / "config",
+        database_url=database_url,
+        broker_url=broker_url,
+        queue=queue,
+        clients=clients,
+    )
+    Store(database_url).close()
+    seed_tasks(database_url, clients, start=start, minutes=minutes)
+    return Cluster(config_dir, tmp_path / "logs"), Db(database_url)

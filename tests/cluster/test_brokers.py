@@ -19,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.conftest import REDIS, reachable
-from tests.cluster.helpers import Cluster, Db, client_id, cluster_config, seed_tasks, wait_for
+from tests.cluster.helpers import Db, client_id, seeded_cluster, wait_for
 from va_engine.cli.app import main
-from va_engine.store import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,17 +75,15 @@ def test_redis_down_for_a_minute_delays_runs_and_loses_none(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     clients = 20
-    config_dir = cluster_config(
-        tmp_path / "config",
+    cluster, db = seeded_cluster(
+        tmp_path,
         database_url=pg_url,
         broker_url=redis_url,
         queue=queue_name,
         clients=clients,
+        start=datetime.now(UTC),
+        minutes=25,
     )
-    Store(pg_url).close()
-    seed_tasks(pg_url, clients, start=datetime.now(UTC), minutes=25)
-    cluster = Cluster(config_dir, tmp_path / "logs")
-    db = Db(pg_url)
     try:
         cluster.start("clock", "clock")
         cluster.start("worker", "worker", "--concurrency", "2")
@@ -99,7 +96,7 @@ def test_redis_down_for_a_minute_delays_runs_and_loses_none(
             interval=1,
             what="a first slot of every client",
         )
-        view = _status(config_dir, capsys)
+        view = _status(cluster.config_dir, capsys)
         assert view["active_clock"] is not None
         assert len(view["live_workers"]) == 1  # type: ignore[arg-type]
         assert view["queue"] == {"name": queue_name, "depth": 0}
@@ -108,7 +105,7 @@ def test_redis_down_for_a_minute_delays_runs_and_loses_none(
         subprocess.run(["redis-cli", "-h", REDIS[0], "shutdown", "nosave"], check=False)
         wait_for(lambda: not reachable(REDIS), timeout=10, what="Redis to stop")
         time.sleep(30)
-        depth = _status(config_dir, capsys)["queue"]["depth"]  # type: ignore[index]
+        depth = _status(cluster.config_dir, capsys)["queue"]["depth"]  # type: ignore[index]
         assert str(depth).startswith("unreachable: ")
         time.sleep(30)
         waiting = db.rows(
@@ -168,17 +165,15 @@ def test_a_worker_on_rabbitmq_runs_every_slot_once(
     tmp_path: Path, pg_url: str, amqp_url: str, queue_name: str
 ) -> None:
     clients = 3
-    config_dir = cluster_config(
-        tmp_path / "config",
+    cluster, db = seeded_cluster(
+        tmp_path,
         database_url=pg_url,
         broker_url=amqp_url,
         queue=queue_name,
         clients=clients,
+        start=datetime.now(UTC),
+        minutes=20,
     )
-    Store(pg_url).close()
-    seed_tasks(pg_url, clients, start=datetime.now(UTC), minutes=20)
-    cluster = Cluster(config_dir, tmp_path / "logs")
-    db = Db(pg_url)
     try:
         cluster.start("clock", "clock")
         cluster.start("worker", "worker", "--concurrency", "1")

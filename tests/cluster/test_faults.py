@@ -20,15 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.helpers import (
-    Cluster,
-    Db,
-    client_id,
-    cluster_config,
-    seed_tasks,
-    wait_for,
-)
-from va_engine.store import Store
+from tests.cluster.helpers import Db, client_id, seeded_cluster, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -54,18 +46,16 @@ def _beat(db: Db, prefix: str, pid: int) -> str | None:
 def test_kill_9_workers_and_the_active_clock_every_run_happens_once(
     tmp_path: Path, pg_url: str, redis_url: str, queue_name: str
 ) -> None:
-    config_dir = cluster_config(
-        tmp_path / "config",
+    started = datetime.now(UTC)
+    cluster, db = seeded_cluster(
+        tmp_path,
         database_url=pg_url,
         broker_url=redis_url,
         queue=queue_name,
         clients=CLIENTS,
+        start=started,
+        minutes=25,
     )
-    Store(pg_url).close()  # the schema, once, before the processes start
-    started = datetime.now(UTC)
-    seed_tasks(pg_url, CLIENTS, start=started, minutes=25)
-    cluster = Cluster(config_dir, tmp_path / "logs")
-    db = Db(pg_url)
     try:
         clock_a = cluster.start("clock-a", "clock")
         wait_for(lambda: _beat(db, "clock", clock_a) == "active", timeout=60, what="clock A")
