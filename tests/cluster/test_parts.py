@@ -338,7 +338,6 @@ def test_a_worker_runs_a_retried_slot_again_and_it_succeeds(
     blocked.parent.mkdir(parents=True)
     blocked.write_text("not a directory")
     Store(pg_url).close()  # the schema, before the worker starts
-    seed_tasks(pg_url, 1, start=datetime.now(UTC), minutes=15)
     fake = FakeTime(datetime.now(UTC))
     clock = Clock(config_dir=config_dir, clock=fake)  # publishes to Redis
     cluster = Cluster(config_dir, tmp_path / "logs")
@@ -353,6 +352,9 @@ def test_a_worker_runs_a_retried_slot_again_and_it_succeeds(
         assert clock.scheduler is not None
         slot = clock.scheduler.get_job("c000:reminders").trigger.get_next_fire_time(None, fake.now)
         fake.now = slot
+        # tasks due from the slot on, so its window (slot + lead, one interval long) holds
+        # some whatever the hour's offset of this job: the run must write to the outbox
+        seed_tasks(pg_url, 1, start=slot, minutes=90)
         assert clock.dispatch("c000", "reminders", slot)
         cluster.start("w1", "worker", "--concurrency", "1")
         wait_for(lambda: dispatch_row() == ("failed", 1), timeout=60, what="the failed first run")
