@@ -44,8 +44,8 @@ from apscheduler.events import (
 )
 from apscheduler.executors.base import BaseExecutor
 from apscheduler.job import Job
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from va_engine.cluster import dispatch
 from va_engine.cluster.locks import AdvisoryLock, lock_engine
@@ -53,7 +53,7 @@ from va_engine.cluster.status import CLUSTER_SCOPE
 from va_engine.errors import ConfigError
 from va_engine.settings import Config, load_config
 from va_engine.store import Store
-from va_engine.workflows.daemon import JOB_TABLE, desired_jobs, sync_job_store
+from va_engine.workflows.daemon import desired_jobs, persistent_scheduler, sync_job_store
 from va_engine.workflows.jobs import format_slot
 from va_engine.workflows.options import DaemonOptions, load_daemon_options
 
@@ -227,7 +227,7 @@ class Clock:
             if job.func_ref != JOB_FUNC or len(job.args) < 2:
                 continue
             back = timedelta(seconds=job.misfire_grace_time or 0)
-            if job.trigger.__class__.__name__ == "IntervalTrigger":
+            if isinstance(job.trigger, IntervalTrigger):
                 back = min(back, MAX_RECONCILE)
             times = fire_times(job.trigger, now - back, now)
             if times:
@@ -331,14 +331,7 @@ class Clock:
         """Start the scheduler on the shared job store, reconcile, then schedule
         (``resume=False`` leaves it paused: tests drive reconcile by hand)."""
         global _current
-        scheduler = BackgroundScheduler(
-            jobstores={
-                "default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOB_TABLE)
-            },
-            executors={"default": EnqueueExecutor()},
-            job_defaults={"max_instances": 1},
-            timezone=UTC,
-        )
+        scheduler = persistent_scheduler(self.store, EnqueueExecutor())
         _current = self
         self.scheduler = scheduler
         self._outgoing = queue.SimpleQueue()

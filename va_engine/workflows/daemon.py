@@ -65,6 +65,7 @@ __all__ = [
     "JobSpec",
     "desired_jobs",
     "next_runs",
+    "persistent_scheduler",
     "run_once",
     "sync_job_store",
     "tune_store",
@@ -225,6 +226,17 @@ def tune_store(store: Store, options: DaemonOptions) -> Store:
     return store
 
 
+def persistent_scheduler(store: Store, executor: Any) -> BackgroundScheduler:
+    """APScheduler 3 with its job store in ``store``'s database: the single daemon's
+    (thread pool) and the cluster clock's (enqueue only) differ in the executor alone."""
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=store.engine, tablename=JOB_TABLE)},
+        executors={"default": executor},
+        job_defaults={"max_instances": 1},
+        timezone=UTC,
+    )
+
+
 def run_once(runtime: Runtime, *, now: datetime, workers: int = 1) -> list[RunResult]:
     """Run every due job once (cron mode, tests): recover, sync, re-plan, then the rest.
 
@@ -307,14 +319,7 @@ class Daemon:
             clock=self.clock,
         )
         jobs.set_runtime(self.runtime)
-        self.scheduler = BackgroundScheduler(
-            jobstores={
-                "default": SQLAlchemyJobStore(engine=self.store.engine, tablename=JOB_TABLE)
-            },
-            executors={"default": ThreadPoolExecutor(self.options.workers)},
-            job_defaults={"max_instances": 1},
-            timezone=UTC,
-        )
+        self.scheduler = persistent_scheduler(self.store, ThreadPoolExecutor(self.options.workers))
 
     # -- jobs -----------------------------------------------------------------------
     def sync_jobs(self) -> dict[str, int]:
