@@ -5,7 +5,9 @@ out, no I/O and no clock (``now`` is passed in). It compiles the problem to
 minutes, builds a greedy plan (polished by a short local search; on big weeks
 by exact re-solves of a few assistant-days at a time, see
 :mod:`~va_engine.planner.decompose`), hands it to CP-SAT as a hint, and returns
-the best plan found with its bound and status.
+the best plan found with its bound and status. On big weeks the bound also
+comes from a time-indexed linear relaxation (:mod:`~va_engine.planner.bound`),
+far stronger there than CP-SAT's own.
 If CP-SAT finds nothing in time the greedy plan is returned, so a plan is
 always produced and every task left out carries a reason.
 """
@@ -19,6 +21,7 @@ from datetime import datetime
 
 from va_engine.model import Plan, PlanningProblem, PlanStatus
 from va_engine.planner.baseline import greedy_placement, greedy_plan
+from va_engine.planner.bound import relaxation_bound
 from va_engine.planner.decompose import decompose_placement
 from va_engine.planner.explain import assemble_plan
 from va_engine.planner.params import ObjectiveWeights, PlanLimits
@@ -83,6 +86,11 @@ def plan(
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )
+    relaxed = None
+    if limits.relaxation or (limits.relaxation is None and big):
+        relaxed = relaxation_bound(
+            comp, time_limit_s=limits.relaxation_share * limits.time_limit_s
+        ).bound
     if big:
         better = decompose_placement(
             comp, placement, breaks, budget=DECOMPOSE_SHARE * limits.time_limit_s, seed=limits.seed
@@ -100,6 +108,7 @@ def plan(
         progress=progress,
     )
     seconds = _time.perf_counter() - started
+    bound = _stronger(outcome.bound, relaxed)
     if outcome.placement is None:
         return assemble_plan(
             comp,
@@ -107,7 +116,7 @@ def plan(
             status=PlanStatus.HEURISTIC,
             solver=f"greedy (cp-sat: {outcome.status.value})",
             objective=float(value),
-            bound=None,
+            bound=relaxed,
             seconds=seconds,
         )
     objective = evaluate(comp, outcome.placement)
@@ -118,15 +127,24 @@ def plan(
             status=PlanStatus.FEASIBLE,
             solver="greedy",
             objective=float(value),
-            bound=outcome.bound,
+            bound=bound,
             seconds=seconds,
         )
+    status = outcome.status
+    if bound is not None and objective <= bound:
+        status = PlanStatus.OPTIMAL  # the relaxation met the plan: nothing better exists
     return assemble_plan(
         comp,
         outcome.placement,
-        status=outcome.status,
+        status=status,
         solver="cp-sat",
         objective=float(objective),
-        bound=outcome.bound,
+        bound=bound,
         seconds=seconds,
     )
+
+
+def _stronger(*bounds: float | None) -> float | None:
+    """The highest of the proven lower bounds (None: none proven)."""
+    known = [b for b in bounds if b is not None]
+    return max(known) if known else None

@@ -48,6 +48,10 @@ class PlanLimits:
     around that plan before the final full solve, which proves the bound.
     ``energy_cuts`` adds per assistant-day capacity rows (work + least travel +
     breaks ≤ free minutes) that tighten the LP bound; off only to measure them.
+    ``relaxation`` solves the time-indexed LP of :mod:`~va_engine.planner.bound`
+    for a second, stronger bound (``None``: on big weeks only, where CP-SAT's own
+    bound stays near the constant); it takes at most ``relaxation_share`` of the
+    time limit.
     """
 
     time_limit_s: float = 10.0
@@ -60,6 +64,8 @@ class PlanLimits:
     weights: ObjectiveWeights = field(default_factory=ObjectiveWeights)
     log_search: bool = False
     energy_cuts: bool = True
+    relaxation: bool | None = None
+    relaxation_share: float = 0.2
 
     @property
     def improve_seconds(self) -> float:

@@ -58,6 +58,7 @@ __all__ = [
     "BreakSlot",
     "Compiled",
     "Job",
+    "LocKey",
     "Piece",
     "Placement",
     "Region",
@@ -68,6 +69,7 @@ __all__ = [
     "compile_problem",
     "day_travel",
     "evaluate",
+    "location_key",
     "placeable_regions",
     "solve_cpsat",
 ]
@@ -358,7 +360,8 @@ def client_busy(problem: PlanningProblem, client_id: str | None) -> list[Busy]:
 LocKey = tuple[float, float]
 
 
-def _key(loc: Location) -> LocKey:
+def location_key(loc: Location) -> LocKey:
+    """Visits at equal coordinates share a place: no drive between them."""
     return (loc.lat, loc.lon)
 
 
@@ -387,7 +390,7 @@ class TravelFloor:
 
     def narrow(self, regions: Sequence[Region], loc: Location, need: int) -> list[Region]:
         """``regions`` cut to where a visit at ``loc`` of ``need`` min can lie given the drives."""
-        k = _key(loc)
+        k = location_key(loc)
         out: list[Region] = []
         starts = [s for s, _ in self.stretches]
         for r in regions:
@@ -428,7 +431,7 @@ def _travel_floor(
     for v, (loc, count) in enumerate(stops.values()):
         legs = [tt(home, loc)]
         legs += [tt(locs[u], loc) for u in range(n) if u != v]
-        into[_key(loc)] = 0 if count > 1 else min(legs)
+        into[location_key(loc)] = 0 if count > 1 else min(legs)
     stretches = _merge((r.start, r.end) for r in cal.segments)
     day_span: dict[int, Interval] = {}
     for seg in cal.segments:
@@ -436,7 +439,7 @@ def _travel_floor(
         lo, hi = stretches[i]
         cur = day_span.get(seg.day)
         day_span[seg.day] = (min(cur[0], lo), max(cur[1], hi)) if cur else (lo, hi)
-    keys = [_key(loc) for loc in locs]
+    keys = [location_key(loc) for loc in locs]
     return TravelFloor(
         stretches=stretches,
         day_span=day_span,
@@ -497,7 +500,7 @@ def placeable_regions(
             longest = max(longest, _longest(_intersect(allowed, segs)))
         return allowed, {}, Blocker("hours", need, longest, tuple(allowed))
     if location is not None and floors:
-        drive = min(floors[a].from_home[_key(location)] for a in regions)
+        drive = min(floors[a].from_home[location_key(location)] for a in regions)
         before = tuple((r.start, r.end) for rs in regions.values() for r in rs)
         regions = {a: floors[a].narrow(r, location, need) for a, r in regions.items()}
         regions = {a: r for a, r in regions.items() if r}
@@ -599,8 +602,8 @@ def compile_problem(
     stops: dict[LocKey, tuple[Location, int]] = {}
     for loc in [t.location for t in problem.tasks] + [j.location for j in jobs]:
         if loc is not None:
-            known = stops.get(_key(loc))
-            stops[_key(loc)] = (loc, known[1] + 1 if known else 1)
+            known = stops.get(location_key(loc))
+            stops[location_key(loc)] = (loc, known[1] + 1 if known else 1)
     floors = {
         a: _travel_floor(partial(scratch.travel_minutes, a), cal, stops)
         for a, cal in enumerate(calendars)
@@ -1041,7 +1044,7 @@ def solve_cpsat(
                 model.add(z == 0).only_enforce_if(lit.negated())
                 terms.append(z)
             if floor is not None and job.location is not None and not job.fixed:
-                drives.append(floor.into[_key(job.location)] * lit)
+                drives.append(floor.into[location_key(job.location)] * lit)
         if cal.max_per_day is not None:
             model.add(sum(terms) <= cal.max_per_day)
         if floor is not None and limits.energy_cuts:

@@ -1,0 +1,100 @@
+"""The relaxation bound (bound.py): never above any plan, and strong where it should be."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from hypothesis import HealthCheck, given, settings
+from planner_builders import AMS, HOME, assistant, at, checked, problem, task, weekdays
+from test_properties import PLACES, problems
+
+from va_engine.model import Location, PlanningProblem, PlanStatus
+from va_engine.planner import PlanLimits, greedy_plan, plan
+from va_engine.planner.bound import relaxation_bound
+from va_engine.planner.schedule import compile_problem
+
+EXACT = PlanLimits(time_limit_s=5.0, improve_s=0.1, relaxation=False)
+FAR = Location(name="farm", lat=52.62, lon=4.89)  # ~28 km north of HOME
+
+
+def _bound(p: PlanningProblem) -> float:
+    return relaxation_bound(compile_problem(p, now=p.start), time_limit_s=20.0).bound
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_bound_never_exceeds_the_optimum_or_any_plan(p: PlanningProblem) -> None:
+    bound = _bound(p)
+    greedy = greedy_plan(p, now=p.start, limits=PlanLimits(improve_s=0.02))
+    assert bound <= greedy.objective
+    best = checked(p, plan(p, EXACT, now=p.start))
+    assert bound <= best.objective
+    if best.status is PlanStatus.OPTIMAL:
+        assert best.bound is not None and bound <= best.bound + 1e-6
+
+
+def test_whole_tasks_left_out_are_counted_whole() -> None:
+    # 180 min of room, three 100-min tasks: the LP would leave out 1.2 tasks, every plan 2
+    p = problem(
+        *(task(f"t{i}", 100) for i in range(3)),
+        days=1,
+        assistants=(assistant(working_hours=weekdays(time(9), time(12))),),
+    )
+    assert _bound(p) == 2_000_000
+    result = checked(p, plan(p, PlanLimits(time_limit_s=2.0, relaxation=True), now=p.start))
+    assert result.objective == 2_000_000
+    assert result.status is PlanStatus.OPTIMAL
+
+
+def test_visits_at_one_place_cost_one_drive_there_and_one_home() -> None:
+    p = problem(
+        task("milk", 30, kind="visit", location=FAR),
+        task("feed", 30, kind="visit", location=FAR),
+        days=1,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    drive = sum(b.travel_before_minutes for b in result.blocks)
+    assert drive > 20  # one drive out; the second visit is at the same place
+    bound = _bound(p)
+    # out and back, 4 per minute on the road: the relaxation sees both legs
+    assert bound >= 4 * 2 * drive - 8
+    assert bound <= result.objective
+
+
+def test_tardiness_forced_by_capacity_enters_the_bound() -> None:
+    # two 90-min tasks due 10:30 in a 9–12 day: one of them ends at 12:00 at best
+    p = problem(
+        task("a", 90, deadline=at(0, 10, 30)),
+        task("b", 90, deadline=at(0, 10, 30)),
+        days=1,
+        assistants=(assistant(working_hours=weekdays(time(9), time(12))),),
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert result.objective == 20 * 90
+    assert 0 < _bound(p) <= result.objective
+
+
+def test_bound_holds_across_the_autumn_dst_change() -> None:
+    sunday = datetime(2024, 10, 21, tzinfo=AMS)  # clocks go back on Sun 27 October 03:00
+    every_day = weekdays(time(1), time(5), days=range(7))
+    p = problem(
+        *(task(f"t{i}", 45, deadline=at(6, 3, start=sunday)) for i in range(12)),
+        task("v", 60, kind="visit", location=PLACES[2]),
+        days=7,
+        start=sunday,
+        assistants=(assistant(working_hours=every_day, home=HOME),),
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert _bound(p) <= result.objective
+
+
+def test_plan_reports_the_stronger_bound() -> None:
+    p = problem(
+        *(task(f"t{i}", 100) for i in range(3)),
+        days=1,
+        assistants=(assistant(working_hours=weekdays(time(9), time(12))),),
+    )
+    without = plan(p, PlanLimits(time_limit_s=1.0, relaxation=False), now=p.start)
+    with_lp = plan(p, PlanLimits(time_limit_s=1.0, relaxation=True), now=p.start)
+    assert with_lp.bound is not None
+    assert without.bound is None or with_lp.bound >= without.bound

@@ -1,0 +1,342 @@
+"""A lower bound on the plan objective from a time-indexed relaxation (a small MIP).
+
+CP-SAT's own bound on a big week is little more than the constant of the jobs
+proved unplaceable: the linear relaxation of its big-M model may place every
+task a little everywhere. This relaxation keeps what makes a week hard and drops
+the rest. Each assistant's free time is cut into buckets of at most
+``bucket_minutes``; a job may put any of its minutes into a bucket that overlaps
+one of its regions on that assistant (at most the overlap), and each bucket
+holds at most its own length. Per assistant-day the work plus the least drive
+into every visit plus the breaks fits the free time, and the work fits
+``max_minutes_per_day``; each break window loses the break's minutes.
+Whether a job is planned (``y``) stays integral; where its minutes go does not.
+
+Tardiness is bounded two ways, both valid for every plan of the model: each
+minute of a job done at ``t`` means it ends at ``t + 1`` or later (for a job in
+one piece also at its region's start plus its duration or later), and a job
+whose minutes have mean time ``M`` ends at ``M + (d + 1) / 2`` or later (the
+mean-busy-time bound, valid since no job runs faster than one minute a minute).
+The first is strong when a bucket lies wholly past the deadline, the second
+when capacity pushes work past it. Predecessors, chunk costs, client-days,
+moves and the order of visits are left out: dropping a non-negative term or a
+constraint keeps the bound valid.
+
+The bound is the MIP's own proven bound (HiGHS), so stopping it early is safe.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import time as _time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from ortools.linear_solver import pywraplp
+
+from va_engine.planner.schedule import Compiled, Job, LocKey, location_key
+
+__all__ = ["RelaxationBound", "relaxation_bound"]
+
+Slot = tuple[int, int]  # (assistant, day)
+#: linear expressions of pywraplp (its stubs type them loosely)
+Expr = Any
+
+#: the relaxation's buckets: finer is stronger on tardiness and larger
+BUCKET_MINUTES = 30
+
+
+@dataclass(frozen=True)
+class RelaxationBound:
+    """A proven lower bound on the full objective (constant included) and what it cost."""
+
+    bound: float
+    lp: float | None
+    seconds: float
+    variables: int
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    assistant: int
+    day: int
+    start: int
+    end: int
+
+
+def _buckets(comp: Compiled, size: int) -> list[_Bucket]:
+    """Free time cut at every multiple of ``size`` and at every break window's edges."""
+    out: list[_Bucket] = []
+    for a, cal in enumerate(comp.calendars):
+        cuts = {br.lo for br in cal.breaks} | {br.hi + br.minutes for br in cal.breaks}
+        for seg in cal.segments:
+            lo = max(seg.start, comp.earliest)
+            if lo >= seg.end:
+                continue
+            points = {lo, seg.end}
+            points |= {c for c in cuts if lo < c < seg.end}
+            points |= set(range((lo // size + 1) * size, seg.end, size))
+            edges = sorted(points)
+            for s, e in itertools.pairwise(edges):
+                out.append(_Bucket(a, seg.day, s, e))
+    return out
+
+
+def _overlap(regions: list[Slot], starts: list[int], s: int, e: int) -> tuple[int, int]:
+    """Minutes of ``[s, e)`` in ``regions`` (sorted, disjoint) and the first such region's start."""
+    i = max(0, bisect.bisect_right(starts, s) - 1)
+    total, first = 0, -1
+    while i < len(regions) and regions[i][0] < e:
+        rs, re_ = regions[i]
+        part = min(e, re_) - max(s, rs)
+        if part > 0:
+            total += part
+            if first < 0:
+                first = rs
+        i += 1
+    return total, first
+
+
+def relaxation_bound(
+    comp: Compiled,
+    *,
+    time_limit_s: float = 5.0,
+    bucket_minutes: int = BUCKET_MINUTES,
+) -> RelaxationBound:
+    """Solve the relaxation for at most ``time_limit_s``; its proven bound bounds every plan."""
+    started = _time.perf_counter()
+    w = comp.weights
+    solver = pywraplp.Solver.CreateSolver("GLOP")
+    if solver is None:  # pragma: no cover - every OR-Tools wheel has SCIP and GLOP
+        raise RuntimeError("OR-Tools has no MIP solver")
+    inf = solver.infinity()
+    buckets = _buckets(comp, bucket_minutes)
+    by_assistant: dict[int, list[int]] = defaultdict(list)
+    for n, b in enumerate(buckets):
+        by_assistant[b.assistant].append(n)
+
+    constant = 0
+    cost: list[Expr] = []
+    unplanned: list[Expr] = []
+    load: dict[int, list[Expr]] = defaultdict(list)  # bucket → minutes there
+    day_work: dict[Slot, list[Expr]] = defaultdict(list)
+    day_energy: dict[Slot, list[Expr]] = defaultdict(list)
+    presence: dict[str, pywraplp.Variable] = {}
+    client_jobs: dict[str, list[pywraplp.Variable]] = defaultdict(list)
+    n_vars = 0
+    legs = _Legs(comp)
+    on_day: dict[tuple[int, int], list[tuple[Job, pywraplp.Variable]]] = defaultdict(list)
+    for job in comp.jobs:
+        if job.fixed:
+            continue
+        if not job.regions:
+            constant += w.unplanned * job.weight if job.group is None else 0
+            continue
+        y = solver.NumVar(0, 1, f"y_{job.key}")
+        presence[job.key] = y
+        n_vars += 1
+        if job.group is None:
+            unplanned.append(w.unplanned * job.weight * (1 - y))
+        if job.client_id is not None:
+            client_jobs[job.client_id].append(y)
+        xs = _job_minutes(solver, comp, job, buckets, by_assistant)
+        n_vars += len(xs)
+        solver.Add(solver.Sum([x for x, _, _ in xs]) == job.duration * y)
+        for x, n, _ in xs:
+            b = buckets[n]
+            load[n].append(x)
+            day_work[(b.assistant, b.day)].append(x)
+            slot = (b.assistant, b.day)
+            day_energy[slot].append(x)
+            if job.location is not None:
+                on_day[slot].append((job, x))
+        if job.deadline is not None:
+            late = _tardiness(solver, job, xs, buckets, y, inf)
+            if late is not None:
+                cost.append(w.tardiness * job.weight * late)
+    for slot, visits in on_day.items():
+        # a day with visits drives into each place it visits (from home or another
+        # place) and ends with a drive home: ``at[place]`` ≥ the share of any visit there
+        at: dict[LocKey, pywraplp.Variable] = {}
+        for job in {id(j): j for j, _ in visits}.values():
+            assert job.location is not None
+            place = location_key(job.location)
+            if place not in at:
+                at[place] = solver.NumVar(0, 1, f"at_{slot}_{place}")
+            share = solver.Sum([x for j, x in visits if j is job]) / job.duration
+            solver.Add(at[place] >= share)
+        used = solver.NumVar(0, 1, f"used_{slot}")
+        for place, there in at.items():
+            solver.Add(used >= there)
+            drive = legs.into(place, slot)
+            day_energy[slot].append(drive * there)
+            cost.append(w.travel * drive * there)
+        back = legs.home(slot)
+        day_energy[slot].append(back * used)
+        cost.append(w.travel * back * used)
+    for n, terms in load.items():
+        b = buckets[n]
+        solver.Add(solver.Sum(terms) <= b.end - b.start)
+    for a, cal in enumerate(comp.calendars):
+        mine = [buckets[n] for n in by_assistant[a]]
+        for br in cal.breaks:
+            lo, hi = br.lo, br.hi + br.minutes
+            inside = [n for n in by_assistant[a] if lo <= buckets[n].start and buckets[n].end <= hi]
+            room = sum(buckets[n].end - buckets[n].start for n in inside)
+            terms = [x for n in inside for x in load.get(n, [])]
+            if terms and room >= br.minutes:
+                solver.Add(solver.Sum(terms) <= room - br.minutes)
+        floor = comp.floors.get(a)
+        for d in {b.day for b in mine}:
+            if cal.max_per_day is not None and day_work.get((a, d)):
+                solver.Add(solver.Sum(day_work[(a, d)]) <= cal.max_per_day)
+            if floor is not None and day_energy.get((a, d)):
+                free = floor.day_free(d) - cal.break_minutes(d)
+                solver.Add(solver.Sum(day_energy[(a, d)]) <= free)
+    for group, need in comp.groups.items():
+        members = [presence[j.key] for j in comp.jobs if j.group == group and j.key in presence]
+        solver.Add(solver.Sum(members) <= need)
+        unplanned.append(w.unplanned * comp.group_weight[group] * (need - solver.Sum(members)))
+    for client, ys in client_jobs.items():
+        # some assistant works for the client on some day if any of its jobs is planned
+        u = solver.NumVar(0, 1, f"u_{client}")
+        for y in ys:
+            solver.Add(u >= y)
+        cost.append(w.client_day * u)
+    missed = solver.NumVar(0, solver.infinity(), "missed")
+    solver.Add(missed == solver.Sum(unplanned))
+    solver.Minimize(solver.Sum(cost) + missed)
+    lp = _solve(solver, started, time_limit_s)
+    bound = lp
+    if lp is not None:
+        # every plan leaves out a whole number of units and the LP's optimum is
+        # convex in that number: the better of its two nearest whole values bounds all
+        unit = w.unplanned
+        level = missed.solution_value() / unit
+        if abs(level - round(level)) > 1e-6:
+            missed.SetBounds(0, math.floor(level) * unit)
+            below = _solve(solver, started, time_limit_s, infeasible=math.inf)
+            missed.SetBounds(math.ceil(level) * unit, solver.infinity())
+            above = _solve(solver, started, time_limit_s, infeasible=math.inf)
+            if below is not None and above is not None:
+                bound = max(lp, min(below, above))
+    seconds = _time.perf_counter() - started
+    # every plan's objective is a whole number: round up, less the LP's tolerance
+    proven = (bound if bound is not None else 0.0) + constant
+    return RelaxationBound(
+        bound=float(math.ceil(proven - 1e-7 * abs(proven) - 1e-3)),
+        lp=None if lp is None else lp + constant,
+        seconds=seconds,
+        variables=n_vars,
+    )
+
+
+def _solve(
+    solver: pywraplp.Solver, started: float, limit: float, *, infeasible: float | None = None
+) -> float | None:
+    """The LP's optimum; ``infeasible`` if it has none; None when out of time (no bound)."""
+    left = limit - (_time.perf_counter() - started)
+    if left <= 0:
+        return None
+    solver.SetTimeLimit(max(1, int(1000 * left)))
+    status = solver.Solve()
+    if status == pywraplp.Solver.OPTIMAL:
+        return float(solver.Objective().Value())
+    return infeasible if status == pywraplp.Solver.INFEASIBLE else None
+
+
+class _Legs:
+    """Least drives into a visit and home from a day, over the visits that day could hold."""
+
+    def __init__(self, comp: Compiled) -> None:
+        self.comp = comp
+        self.candidates: dict[tuple[int, int], list[Job]] = defaultdict(list)
+        for job in comp.jobs:
+            if job.location is None or not job.regions:
+                continue
+            for a, regs in job.regions.items():
+                for d in {r.day for r in regs}:
+                    self.candidates[(a, d)].append(job)
+        self.locations = {
+            location_key(j.location): j.location for j in comp.jobs if j.location is not None
+        }
+        self._into: dict[tuple[LocKey, Slot], int] = {}
+
+    def into(self, place: LocKey, slot: tuple[int, int]) -> int:
+        """Shortest drive into ``place`` from home or another place that day could visit."""
+        key = (place, slot)
+        if key not in self._into:
+            a = slot[0]
+            tt = self.comp.travel_minutes
+            here = self.locations[place]
+            legs = [tt(a, self.comp.calendars[a].assistant.home, here)]
+            legs += [
+                tt(a, other.location, here)
+                for other in self.candidates[slot]
+                if other.location is not None and location_key(other.location) != place
+            ]
+            self._into[key] = min(legs)
+        return self._into[key]
+
+    def home(self, slot: tuple[int, int]) -> int:
+        a = slot[0]
+        home = self.comp.calendars[a].assistant.home
+        return min(
+            (self.comp.travel_minutes(a, j.location, home) for j in self.candidates[slot]),
+            default=0,
+        )
+
+
+def _job_minutes(
+    solver: pywraplp.Solver,
+    comp: Compiled,
+    job: Job,
+    buckets: list[_Bucket],
+    by_assistant: dict[int, list[int]],
+) -> list[tuple[pywraplp.Variable, int, int]]:
+    """(minutes of ``job`` in bucket n, n, start of its region there) for every usable bucket."""
+    out = []
+    for a, regs in job.regions.items():
+        spans = sorted((r.start, r.end) for r in regs)
+        starts = [s for s, _ in spans]
+        for n in by_assistant.get(a, []):
+            b = buckets[n]
+            room, first = _overlap(spans, starts, b.start, b.end)
+            if room <= 0:
+                continue
+            out.append((solver.NumVar(0, room, f"x_{job.key}_{n}"), n, first))
+    return out
+
+
+def _tardiness(
+    solver: pywraplp.Solver,
+    job: Job,
+    xs: list[tuple[pywraplp.Variable, int, int]],
+    buckets: list[_Bucket],
+    y: pywraplp.Variable,
+    inf: float,
+) -> pywraplp.Variable | None:
+    deadline = job.deadline
+    assert deadline is not None
+    d = job.duration
+    per_minute = []
+    for x, n, first in xs:
+        b = buckets[n]
+        end = b.start + 1
+        if not job.split:
+            end = max(end, first + d)
+        if end > deadline:
+            per_minute.append((end - deadline) / d * x)
+    mean_busy = solver.Sum(
+        [b_start / d * x for x, b_start in ((x, buckets[n].start) for x, n, _ in xs)]
+    )
+    latest = max(buckets[n].end for _, n, _ in xs) if xs else 0
+    if latest <= deadline:
+        return None
+    late = solver.NumVar(0, inf, f"late_{job.key}")
+    if per_minute:
+        solver.Add(late >= solver.Sum(per_minute))
+    solver.Add(late >= mean_busy + ((d + 1) / 2 - deadline) * y)
+    return late
