@@ -78,6 +78,8 @@ def test_plan_uses_the_day_resolves_and_stays_valid(monkeypatch: pytest.MonkeyPa
     result = plan(p, PlanLimits(time_limit_s=2.0), now=p.start)
     assert validate_plan(p, result) == []
     assert result.objective <= greedy_plan(p, now=p.start).objective
+    # the relaxation ran in a spawned process beside the re-solves: its bound holds
+    assert result.bound is not None and result.bound <= result.objective
     assert {b.task_id for b in result.blocks} | {u.task_id for u in result.unplanned} == {
         f"t{i}" for i in range(14)
     }

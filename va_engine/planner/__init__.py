@@ -21,7 +21,7 @@ from datetime import datetime
 
 from va_engine.model import Plan, PlanningProblem, PlanStatus
 from va_engine.planner.baseline import greedy_placement, greedy_plan
-from va_engine.planner.bound import relaxation_bound
+from va_engine.planner.bound import relaxation_aside, relaxation_bound
 from va_engine.planner.decompose import decompose_placement
 from va_engine.planner.explain import assemble_plan
 from va_engine.planner.params import ObjectiveWeights, PlanLimits
@@ -86,11 +86,15 @@ def plan(
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )
-    relaxed = None
+    relaxed: Callable[[], float | None] = lambda: None  # noqa: E731
     if limits.relaxation or (limits.relaxation is None and big):
-        relaxed = relaxation_bound(
-            comp, time_limit_s=limits.relaxation_share * limits.time_limit_s
-        ).bound
+        budget = limits.relaxation_share * limits.time_limit_s
+        if limits.workers >= 2 and big:
+            # beside the greedy and the day re-solves, which leave one core free
+            relaxed = relaxation_aside(comp, time_limit_s=budget)
+        else:
+            inline = relaxation_bound(comp, time_limit_s=budget).bound
+            relaxed = lambda: inline  # noqa: E731
     if big:
         better = decompose_placement(
             comp, placement, breaks, budget=DECOMPOSE_SHARE * limits.time_limit_s, seed=limits.seed
@@ -99,6 +103,7 @@ def plan(
             placement, breaks, value = better.placement, better.breaks, better.value
     if progress is not None:
         progress(float(value), None)
+    relaxed_bound = relaxed()  # in before CP-SAT takes both cores
     remaining = limits.time_limit_s - (_time.perf_counter() - started)
     outcome = solve_cpsat(
         comp,
@@ -108,7 +113,7 @@ def plan(
         progress=progress,
     )
     seconds = _time.perf_counter() - started
-    bound = _stronger(outcome.bound, relaxed)
+    bound = _stronger(outcome.bound, relaxed_bound)
     if outcome.placement is None:
         return assemble_plan(
             comp,
@@ -116,7 +121,7 @@ def plan(
             status=PlanStatus.HEURISTIC,
             solver=f"greedy (cp-sat: {outcome.status.value})",
             objective=float(value),
-            bound=relaxed,
+            bound=relaxed_bound,
             seconds=seconds,
         )
     objective = evaluate(comp, outcome.placement)

@@ -29,8 +29,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import multiprocessing
 import time as _time
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +41,7 @@ from ortools.linear_solver import pywraplp
 
 from va_engine.planner.schedule import Compiled, Job, LocKey, location_key
 
-__all__ = ["RelaxationBound", "relaxation_bound"]
+__all__ = ["RelaxationBound", "relaxation_aside", "relaxation_bound"]
 
 Slot = tuple[int, int]  # (assistant, day)
 #: linear expressions of pywraplp (its stubs type them loosely)
@@ -231,6 +234,33 @@ def relaxation_bound(
         seconds=seconds,
         variables=n_vars,
     )
+
+
+def relaxation_aside(comp: Compiled, *, time_limit_s: float) -> Callable[[], float | None]:
+    """Start the relaxation in a spawned process; the returned call waits for its bound.
+
+    The LP holds the GIL while it solves, so a thread would stall the greedy and
+    the day re-solves it runs beside. A spawned process uses the second core
+    instead; where no child may start (a daemonic worker), it is solved here first.
+    The bound is None when the child failed or overran its time.
+    """
+    give_up = _time.monotonic() + time_limit_s + 15.0  # spawning and imports: a few seconds
+    try:
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        future = pool.submit(relaxation_bound, comp, time_limit_s=time_limit_s)
+    except Exception:  # no child process here: solve in line
+        bound = relaxation_bound(comp, time_limit_s=time_limit_s).bound
+        return lambda: bound
+
+    def collect() -> float | None:
+        try:
+            return future.result(timeout=max(0.0, give_up - _time.monotonic())).bound
+        except Exception:  # a lost or late child only loses the stronger bound
+            return None
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    return collect
 
 
 def _solve(
