@@ -34,15 +34,23 @@ from va_engine.planner.schedule import (
 )
 from va_engine.planner.travel import TravelModel
 
-__all__ = ["greedy_placement", "greedy_plan"]
+__all__ = [
+    "Breaks",
+    "Occupancy",
+    "best_spot",
+    "eject_lighter",
+    "greedy_placement",
+    "greedy_plan",
+    "polish_runs",
+]
 
 Interval = tuple[int, int]
 Breaks = dict[tuple[int, int], int]
 _INF = 10**12
 
 
-class _State:
-    """Occupancy of every assistant while the greedy fills the week."""
+class Occupancy:
+    """What each assistant has booked while the greedy (or the re-solves' merge) fills a week."""
 
     def __init__(self, comp: Compiled) -> None:
         self.comp = comp
@@ -150,7 +158,7 @@ class _State:
 
 
 def _try_single(
-    state: _State, job: Job, a: int, lb: int
+    state: Occupancy, job: Job, a: int, lb: int
 ) -> tuple[list[Piece], list[Interval] | None] | None:
     comp = state.comp
     for r in job.regions.get(a, []):
@@ -186,7 +194,7 @@ def _try_single(
     return None
 
 
-def _gaps(state: _State, a: int, lo: int, hi: int) -> list[Interval]:
+def _gaps(state: Occupancy, a: int, lo: int, hi: int) -> list[Interval]:
     out: list[Interval] = []
     busy = sorted(
         [iv for iv in state.occ[a] if iv[1] > lo and iv[0] < hi]
@@ -202,7 +210,7 @@ def _gaps(state: _State, a: int, lo: int, hi: int) -> list[Interval]:
     return out
 
 
-def _try_split(state: _State, job: Job, a: int, lb: int) -> list[Piece] | None:
+def _try_split(state: Occupancy, job: Job, a: int, lb: int) -> list[Piece] | None:
     remaining = job.duration
     pieces: list[Piece] = []
     load: dict[int, int] = defaultdict(int)
@@ -230,7 +238,7 @@ def _try_split(state: _State, job: Job, a: int, lb: int) -> list[Piece] | None:
     return None
 
 
-def _fits_previous(state: _State, job: Job) -> bool:
+def _fits_previous(state: Occupancy, job: Job) -> bool:
     a = job.prev[0].assistant
     if any(p.assistant != a for p in job.prev) or len(job.prev) > job.chunks:
         return False
@@ -250,7 +258,7 @@ def _fits_previous(state: _State, job: Job) -> bool:
     return job.location is None or _prev_travel(state, job) is not None
 
 
-def _prev_travel(state: _State, job: Job) -> list[Interval] | None:
+def _prev_travel(state: Occupancy, job: Job) -> list[Interval] | None:
     if job.location is None:
         return None
     p = job.prev[0]
@@ -261,7 +269,7 @@ def _prev_travel(state: _State, job: Job) -> list[Interval] | None:
 def _decode(
     comp: Compiled, order: Sequence[Job], *, repair: bool = False
 ) -> tuple[Placement, Breaks]:
-    state = _State(comp)
+    state = Occupancy(comp)
     placement: Placement = {}
     for job in comp.jobs:
         if job.fixed:
@@ -300,7 +308,7 @@ def _decode(
                 lb = max(lb, max(p.start + p.size for p in placed))
         if not ok:
             continue
-        best = _best_spot(state, job, list(job.regions), lb)
+        best = best_spot(state, job, list(job.regions), lb)
         if best is None:
             continue
         a, pieces, travel = best
@@ -309,12 +317,12 @@ def _decode(
         if job.group is not None:
             in_group[job.group] += 1
     if repair:
-        _eject(comp, state, placement, order, in_group)
+        eject_lighter(comp, state, placement, order, in_group)
     return placement, state.breaks
 
 
-def _best_spot(
-    state: _State, job: Job, assistants: list[int], lb: int
+def best_spot(
+    state: Occupancy, job: Job, assistants: list[int], lb: int
 ) -> tuple[int, list[Piece], list[Interval] | None] | None:
     """Where ``job`` finishes first (ties: less driving), over ``assistants``."""
     best: tuple[int, int, list[Piece], list[Interval] | None, int] | None = None
@@ -336,9 +344,9 @@ def _best_spot(
     return best[4], best[2], best[3]
 
 
-def _eject(
+def eject_lighter(
     comp: Compiled,
-    state: _State,
+    state: Occupancy,
     placement: Placement,
     order: Sequence[Job],
     in_group: dict[str, int],
@@ -390,7 +398,7 @@ def _eject(
 
 def _swap_in(
     comp: Compiled,
-    state: _State,
+    state: Occupancy,
     placement: Placement,
     job: Job,
     a: int,
@@ -399,13 +407,13 @@ def _swap_in(
     """Remove ``blockers``, place ``job`` on ``a``, re-place the blockers anywhere; or undo."""
     for key, old in blockers:
         state.remove(a, comp.job(key), [old])
-    got = _best_spot(state, job, [a], comp.earliest)
+    got = best_spot(state, job, [a], comp.earliest)
     moved: list[tuple[str, tuple[int, list[Piece], list[Interval] | None]]] = []
     if got is not None:
         state.place(got[0], job, got[1], got[2])
         for key, _ in sorted(blockers, key=lambda b: -comp.job(b[0]).weight):
             other = comp.job(key)
-            back = _best_spot(state, other, list(other.regions), comp.earliest)
+            back = best_spot(state, other, list(other.regions), comp.earliest)
             if back is None:
                 break
             state.place(back[0], other, back[1], back[2])
@@ -526,7 +534,7 @@ def greedy_placement(
         value, placement, breaks = _local_search(
             comp, order, value, placement, breaks, improve_s * 0.3, seed
         )
-        placement = _polish_runs(comp, placement, improve_s * 0.7, seed)
+        placement = polish_runs(comp, placement, improve_s * 0.7, seed)
         value = evaluate(comp, placement)
     return placement, breaks, value
 
@@ -569,7 +577,7 @@ def _runs(comp: Compiled, placement: Placement) -> list[tuple[int, int, list[Job
     return runs
 
 
-def _polish_runs(comp: Compiled, placement: Placement, budget: float, seed: int) -> Placement:
+def polish_runs(comp: Compiled, placement: Placement, budget: float, seed: int) -> Placement:
     """Iterated local search (swap + insertion, random restarts) inside each run.
 
     Reordering inside a run keeps every other block in place, so a move is

@@ -248,7 +248,14 @@ def relaxation_aside(comp: Compiled, *, time_limit_s: float) -> Callable[[], flo
     try:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         future = pool.submit(relaxation_bound, comp, time_limit_s=time_limit_s)
-    except Exception:  # no child process here: solve in line
+    except RuntimeError as error:
+        if "bootstrapping" in str(error):
+            # a spawned child re-running a script that lacks the __main__ guard:
+            # multiprocessing's own message says so; running on would plan twice
+            raise
+        bound = relaxation_bound(comp, time_limit_s=time_limit_s).bound
+        return lambda: bound
+    except Exception:  # e.g. a daemonic worker may have no children: solve in line
         bound = relaxation_bound(comp, time_limit_s=time_limit_s).bound
         return lambda: bound
 

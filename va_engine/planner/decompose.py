@@ -26,10 +26,10 @@ from dataclasses import dataclass, replace
 
 from va_engine.planner.baseline import (
     Breaks,
-    _best_spot,
-    _eject,
-    _polish_runs,
-    _State,
+    Occupancy,
+    best_spot,
+    eject_lighter,
+    polish_runs,
 )
 from va_engine.planner.params import PlanLimits
 from va_engine.planner.schedule import (
@@ -178,9 +178,9 @@ def _improve_days(
 
 def _rebuild(
     comp: Compiled, kept: Placement, placed: Placement, breaks: Breaks | None, *, trust: bool
-) -> tuple[_State, Placement, dict[str, int]]:
+) -> tuple[Occupancy, Placement, dict[str, int]]:
     """A greedy state holding ``kept`` and ``placed`` (checked unless ``trust``: solver output)."""
-    state = _State(comp)
+    state = Occupancy(comp)
     if breaks is not None:
         for a, cal in enumerate(comp.calendars):
             state.occ[a] = sorted(cal.blocked)
@@ -209,7 +209,7 @@ def _rebuild(
     return state, placement, in_group
 
 
-def _put(state: _State, job: Job, pieces: list[Piece], *, force: bool) -> bool:
+def _put(state: Occupancy, job: Job, pieces: list[Piece], *, force: bool) -> bool:
     """Place ``pieces`` unless they clash (``force``: the start plan's own, trusted)."""
     comp = state.comp
     a = pieces[0].assistant
@@ -304,7 +304,7 @@ def _solve_days(
 
 def _finish(
     comp: Compiled,
-    state: _State,
+    state: Occupancy,
     placement: Placement,
     in_group: dict[str, int],
     pool: list[Job],
@@ -315,15 +315,15 @@ def _finish(
     for job in pool:
         if job.group is not None and in_group[job.group] >= comp.groups.get(job.group, 0):
             continue
-        spot = _best_spot(state, job, list(job.regions), comp.earliest)
+        spot = best_spot(state, job, list(job.regions), comp.earliest)
         if spot is None:
             continue
         state.place(spot[0], job, spot[1], spot[2])
         placement[job.key] = spot[1]
         if job.group is not None:
             in_group[job.group] += 1
-    _eject(comp, state, placement, pool, in_group)
-    placement = _polish_runs(comp, placement, 0.5, seed)
+    eject_lighter(comp, state, placement, pool, in_group)
+    placement = polish_runs(comp, placement, 0.5, seed)
     return Decomposed(
         placement, state.breaks, evaluate(comp, placement), _unplaced(comp, placement)
     )
