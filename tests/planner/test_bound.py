@@ -61,6 +61,20 @@ def test_visits_at_one_place_cost_one_drive_there_and_one_home() -> None:
     assert bound <= result.objective
 
 
+def test_a_day_visiting_two_neighbouring_farms_costs_the_whole_round() -> None:
+    # out to the farms, between them and back: the cheapest circulation is the
+    # round itself (nearest-leg floors would count the drive out only once for both)
+    neighbour = Location(name="farm 2", lat=52.63, lon=4.91)
+    p = problem(
+        task("milk", 30, kind="visit", location=FAR),
+        task("shoe", 30, kind="visit", location=neighbour),
+        days=1,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert result.status is PlanStatus.OPTIMAL
+    assert _bound(p) == result.objective
+
+
 def test_tardiness_forced_by_capacity_enters_the_bound() -> None:
     # two 90-min tasks due 10:30 in a 9–12 day: one of them ends at 12:00 at best
     p = problem(

@@ -1,4 +1,4 @@
-"""A lower bound on the plan objective from a time-indexed relaxation (a small MIP).
+"""A lower bound on the plan objective from a time-indexed linear relaxation.
 
 CP-SAT's own bound on a big week is little more than the constant of the jobs
 proved unplaceable: the linear relaxation of its big-M model may place every
@@ -6,10 +6,10 @@ task a little everywhere. This relaxation keeps what makes a week hard and drops
 the rest. Each assistant's free time is cut into buckets of at most
 ``bucket_minutes``; a job may put any of its minutes into a bucket that overlaps
 one of its regions on that assistant (at most the overlap), and each bucket
-holds at most its own length. Per assistant-day the work plus the least drive
-into every visit plus the breaks fits the free time, and the work fits
-``max_minutes_per_day``; each break window loses the break's minutes.
-Whether a job is planned (``y``) stays integral; where its minutes go does not.
+holds at most its own length. Per assistant-day the work plus the day's drives
+plus the breaks fits the free time, and the work fits ``max_minutes_per_day``;
+each break window loses the break's minutes. The drives of a day are a
+circulation through home and the places visited (see :func:`_day_drives`).
 
 Tardiness is bounded two ways, both valid for every plan of the model: each
 minute of a job done at ``t`` means it ends at ``t + 1`` or later (for a job in
@@ -17,11 +17,15 @@ one piece also at its region's start plus its duration or later), and a job
 whose minutes have mean time ``M`` ends at ``M + (d + 1) / 2`` or later (the
 mean-busy-time bound, valid since no job runs faster than one minute a minute).
 The first is strong when a bucket lies wholly past the deadline, the second
-when capacity pushes work past it. Predecessors, chunk costs, client-days,
-moves and the order of visits are left out: dropping a non-negative term or a
-constraint keeps the bound valid.
+when capacity pushes work past it. Predecessors, chunk costs, moves and the
+order of visits are left out: dropping a non-negative term or a constraint
+keeps the bound valid.
 
-The bound is the MIP's own proven bound (HiGHS), so stopping it early is safe.
+Every plan leaves out a whole number of units of work, so the LP is solved
+again with that number held at the two whole values next to the LP's own; the
+better of the two bounds every plan (the LP's optimum is convex in it). MIP
+solvers (SCIP, HiGHS) made no progress beyond the LP on a 300-task week in
+30–40 s, so the model stays linear.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from typing import Any
 
 from ortools.linear_solver import pywraplp
 
+from va_engine.model import Location
 from va_engine.planner.schedule import Compiled, Job, LocKey, location_key
 
 __all__ = ["RelaxationBound", "relaxation_aside", "relaxation_bound"]
@@ -129,7 +134,6 @@ def relaxation_bound(
     presence: dict[str, pywraplp.Variable] = {}
     client_jobs: dict[str, list[pywraplp.Variable]] = defaultdict(list)
     n_vars = 0
-    legs = _Legs(comp)
     on_day: dict[tuple[int, int], list[tuple[Job, pywraplp.Variable]]] = defaultdict(list)
     for job in comp.jobs:
         if job.fixed:
@@ -160,25 +164,9 @@ def relaxation_bound(
             if late is not None:
                 cost.append(w.tardiness * job.weight * late)
     for slot, visits in on_day.items():
-        # a day with visits drives into each place it visits (from home or another
-        # place) and ends with a drive home: ``at[place]`` ≥ the share of any visit there
-        at: dict[LocKey, pywraplp.Variable] = {}
-        for job in {id(j): j for j, _ in visits}.values():
-            assert job.location is not None
-            place = location_key(job.location)
-            if place not in at:
-                at[place] = solver.NumVar(0, 1, f"at_{slot}_{place}")
-            share = solver.Sum([x for j, x in visits if j is job]) / job.duration
-            solver.Add(at[place] >= share)
-        used = solver.NumVar(0, 1, f"used_{slot}")
-        for place, there in at.items():
-            solver.Add(used >= there)
-            drive = legs.into(place, slot)
-            day_energy[slot].append(drive * there)
-            cost.append(w.travel * drive * there)
-        back = legs.home(slot)
-        day_energy[slot].append(back * used)
-        cost.append(w.travel * back * used)
+        drive = _day_drives(solver, comp, slot, visits)
+        day_energy[slot].append(drive)
+        cost.append(w.travel * drive)
     for n, terms in load.items():
         b = buckets[n]
         solver.Add(solver.Sum(terms) <= b.end - b.start)
@@ -284,46 +272,56 @@ def _solve(
     return infeasible if status == pywraplp.Solver.INFEASIBLE else None
 
 
-class _Legs:
-    """Least drives into a visit and home from a day, over the visits that day could hold."""
+def _day_drives(
+    solver: pywraplp.Solver,
+    comp: Compiled,
+    slot: Slot,
+    visits: list[tuple[Job, Expr]],
+) -> Expr:
+    """Least driving of one assistant-day, as a circulation over the places it visits.
 
-    def __init__(self, comp: Compiled) -> None:
-        self.comp = comp
-        self.candidates: dict[tuple[int, int], list[Job]] = defaultdict(list)
-        for job in comp.jobs:
-            if job.location is None or not job.regions:
+    A day's route leaves home and comes back, so in every plan each visited place
+    is entered at least once and left as often as entered, and so is home when
+    anything is visited. Any such route is a circulation with those degrees, so
+    the cheapest circulation (fractional, sub-tours allowed: the assignment
+    relaxation of the route) bounds the day's drive from below. Visits at one
+    address are one place: no drive between them. ``at[p]`` is the share of the
+    day that visits place ``p``.
+    """
+    a = slot[0]
+    home = comp.calendars[a].assistant.home
+    places: dict[LocKey, Location] = {}
+    at: dict[LocKey, pywraplp.Variable] = {}
+    for job in {id(j): j for j, _ in visits}.values():
+        assert job.location is not None
+        place = location_key(job.location)
+        if place not in at:
+            places[place] = job.location
+            at[place] = solver.NumVar(0, 1, "")
+        share = solver.Sum([x for j, x in visits if j is job]) / job.duration
+        solver.Add(at[place] >= share)
+    used = solver.NumVar(0, 1, "")
+    for there in at.values():
+        solver.Add(used >= there)
+    nodes: list[tuple[Location | None, pywraplp.Variable]] = [(home, used)]
+    nodes += [(places[p], at[p]) for p in at]
+    into: list[list[Expr]] = [[] for _ in nodes]
+    out: list[list[Expr]] = [[] for _ in nodes]
+    drive: list[Expr] = []
+    for i, (src, _) in enumerate(nodes):
+        for j, (dst, _) in enumerate(nodes):
+            if i == j:
                 continue
-            for a, regs in job.regions.items():
-                for d in {r.day for r in regs}:
-                    self.candidates[(a, d)].append(job)
-        self.locations = {
-            location_key(j.location): j.location for j in comp.jobs if j.location is not None
-        }
-        self._into: dict[tuple[LocKey, Slot], int] = {}
-
-    def into(self, place: LocKey, slot: tuple[int, int]) -> int:
-        """Shortest drive into ``place`` from home or another place that day could visit."""
-        key = (place, slot)
-        if key not in self._into:
-            a = slot[0]
-            tt = self.comp.travel_minutes
-            here = self.locations[place]
-            legs = [tt(a, self.comp.calendars[a].assistant.home, here)]
-            legs += [
-                tt(a, other.location, here)
-                for other in self.candidates[slot]
-                if other.location is not None and location_key(other.location) != place
-            ]
-            self._into[key] = min(legs)
-        return self._into[key]
-
-    def home(self, slot: tuple[int, int]) -> int:
-        a = slot[0]
-        home = self.comp.calendars[a].assistant.home
-        return min(
-            (self.comp.travel_minutes(a, j.location, home) for j in self.candidates[slot]),
-            default=0,
-        )
+            arc = solver.NumVar(0, solver.infinity(), "")
+            out[i].append(arc)
+            into[j].append(arc)
+            minutes = comp.travel_minutes(a, src, dst)
+            if minutes:
+                drive.append(minutes * arc)
+    for k, (_, visited) in enumerate(nodes):
+        solver.Add(solver.Sum(into[k]) >= visited)
+        solver.Add(solver.Sum(into[k]) == solver.Sum(out[k]))
+    return solver.Sum(drive)
 
 
 def _job_minutes(
