@@ -92,7 +92,7 @@ def _buckets(comp: Compiled, size: int) -> list[_Bucket]:
     return out
 
 
-def _overlap(regions: list[Slot], starts: list[int], s: int, e: int) -> tuple[int, int]:
+def _overlap(regions: list[tuple[int, int]], starts: list[int], s: int, e: int) -> tuple[int, int]:
     """Minutes of ``[s, e)`` in ``regions`` (sorted, disjoint) and the first such region's start."""
     i = max(0, bisect.bisect_right(starts, s) - 1)
     total, first = 0, -1
@@ -117,8 +117,8 @@ def relaxation_bound(
     started = _time.perf_counter()
     w = comp.weights
     solver = pywraplp.Solver.CreateSolver("GLOP")
-    if solver is None:  # pragma: no cover - every OR-Tools wheel has SCIP and GLOP
-        raise RuntimeError("OR-Tools has no MIP solver")
+    if solver is None:  # pragma: no cover - every OR-Tools wheel has GLOP
+        raise RuntimeError("OR-Tools has no LP solver (GLOP)")
     inf = solver.infinity()
     buckets = _buckets(comp, bucket_minutes)
     by_assistant: dict[int, list[int]] = defaultdict(list)
@@ -134,7 +134,7 @@ def relaxation_bound(
     presence: dict[str, pywraplp.Variable] = {}
     client_jobs: dict[str, list[pywraplp.Variable]] = defaultdict(list)
     n_vars = 0
-    on_day: dict[tuple[int, int], list[tuple[Job, pywraplp.Variable]]] = defaultdict(list)
+    on_day: dict[Slot, list[tuple[Job, pywraplp.Variable]]] = defaultdict(list)
     for job in comp.jobs:
         if job.fixed:
             continue
@@ -353,6 +353,7 @@ def _tardiness(
     y: pywraplp.Variable,
     inf: float,
 ) -> pywraplp.Variable | None:
+    """The job's late minutes, held above both tardiness bounds (None: never late here)."""
     deadline = job.deadline
     assert deadline is not None
     d = job.duration
