@@ -21,7 +21,7 @@ from datetime import datetime
 
 from va_engine.model import Plan, PlanningProblem, PlanStatus
 from va_engine.planner.baseline import greedy_placement, greedy_plan
-from va_engine.planner.bound import relaxation_aside, relaxation_bound
+from va_engine.planner.bound import start_relaxation
 from va_engine.planner.decompose import decompose_placement
 from va_engine.planner.explain import assemble_plan
 from va_engine.planner.params import ObjectiveWeights, PlanLimits
@@ -85,18 +85,17 @@ def plan(
         # local search (300-task week: 6.25e7 → 4.1e7 in 10 s; the local search:
         # 6.25e7 → 6.25e7 in 9 s)
         improve = GREEDY_SHARE_BIG * limits.time_limit_s
+    relaxed: Callable[[], float | None] | None = None
+    if limits.relaxation or (limits.relaxation is None and big):
+        # on big weeks beside the greedy and the day re-solves, which leave one core free
+        relaxed = start_relaxation(
+            comp,
+            time_limit_s=limits.relaxation_share * limits.time_limit_s,
+            aside=big and limits.workers >= 2,
+        )
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )
-    relaxed: Callable[[], float | None] = lambda: None  # noqa: E731
-    if limits.relaxation or (limits.relaxation is None and big):
-        budget = limits.relaxation_share * limits.time_limit_s
-        if limits.workers >= 2 and big:
-            # beside the greedy and the day re-solves, which leave one core free
-            relaxed = relaxation_aside(comp, time_limit_s=budget)
-        else:
-            inline = relaxation_bound(comp, time_limit_s=budget).bound
-            relaxed = lambda: inline  # noqa: E731
     if big:
         better = decompose_placement(
             comp, placement, breaks, budget=DECOMPOSE_SHARE * limits.time_limit_s, seed=limits.seed
@@ -105,7 +104,7 @@ def plan(
             placement, breaks, value = better.placement, better.breaks, better.value
     if progress is not None:
         progress(float(value), None)
-    relaxed_bound = relaxed()  # in before CP-SAT takes both cores
+    relaxed_bound = relaxed() if relaxed else None  # in before CP-SAT takes both cores
     remaining = limits.time_limit_s - (_time.perf_counter() - started)
     outcome = solve_cpsat(
         comp,
@@ -123,7 +122,7 @@ def plan(
             status=PlanStatus.HEURISTIC,
             solver=f"greedy (cp-sat: {outcome.status.value})",
             objective=float(value),
-            bound=relaxed_bound,
+            bound=bound,
             seconds=seconds,
         )
     objective = evaluate(comp, outcome.placement)

@@ -33,20 +33,20 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-import multiprocessing
 import time as _time
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ortools.linear_solver import pywraplp
 
 from va_engine.model import Location
 from va_engine.planner.schedule import Compiled, Job, LocKey, location_key
+from va_engine.planner.spawn import submit_spawned
 
-__all__ = ["RelaxationBound", "relaxation_aside", "relaxation_bound"]
+__all__ = ["RelaxationBound", "relaxation_bound", "start_relaxation"]
 
 Slot = tuple[int, int]  # (assistant, day)
 #: linear expressions of pywraplp (its stubs type them loosely)
@@ -58,12 +58,11 @@ BUCKET_MINUTES = 30
 
 @dataclass(frozen=True)
 class RelaxationBound:
-    """A proven lower bound on the full objective (constant included) and what it cost."""
+    """A proven lower bound on the full objective (constant included), and the LP's own
+    optimum before left-out work was rounded to whole units (None: out of time)."""
 
     bound: float
     lp: float | None
-    seconds: float
-    variables: int
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,6 @@ def relaxation_bound(
     solver = pywraplp.Solver.CreateSolver("GLOP")
     if solver is None:  # pragma: no cover - every OR-Tools wheel has GLOP
         raise RuntimeError("OR-Tools has no LP solver (GLOP)")
-    inf = solver.infinity()
     buckets = _buckets(comp, bucket_minutes)
     by_assistant: dict[int, list[int]] = defaultdict(list)
     for n, b in enumerate(buckets):
@@ -130,10 +128,9 @@ def relaxation_bound(
     unplanned: list[Expr] = []
     load: dict[int, list[Expr]] = defaultdict(list)  # bucket → minutes there
     day_work: dict[Slot, list[Expr]] = defaultdict(list)
-    day_energy: dict[Slot, list[Expr]] = defaultdict(list)
+    day_drive: dict[Slot, Expr] = {}
     presence: dict[str, pywraplp.Variable] = {}
     client_jobs: dict[str, list[pywraplp.Variable]] = defaultdict(list)
-    n_vars = 0
     on_day: dict[Slot, list[tuple[Job, pywraplp.Variable]]] = defaultdict(list)
     for job in comp.jobs:
         if job.fixed:
@@ -143,30 +140,25 @@ def relaxation_bound(
             continue
         y = solver.NumVar(0, 1, f"y_{job.key}")
         presence[job.key] = y
-        n_vars += 1
         if job.group is None:
             unplanned.append(w.unplanned * job.weight * (1 - y))
         if job.client_id is not None:
             client_jobs[job.client_id].append(y)
         xs = _job_minutes(solver, comp, job, buckets, by_assistant)
-        n_vars += len(xs)
         solver.Add(solver.Sum([x for x, _, _ in xs]) == job.duration * y)
         for x, n, _ in xs:
             b = buckets[n]
             load[n].append(x)
             day_work[(b.assistant, b.day)].append(x)
-            slot = (b.assistant, b.day)
-            day_energy[slot].append(x)
             if job.location is not None:
-                on_day[slot].append((job, x))
+                on_day[(b.assistant, b.day)].append((job, x))
         if job.deadline is not None:
-            late = _tardiness(solver, job, xs, buckets, y, inf)
+            late = _tardiness(solver, job, xs, buckets, y)
             if late is not None:
                 cost.append(w.tardiness * job.weight * late)
     for slot, visits in on_day.items():
-        drive = _day_drives(solver, comp, slot, visits)
-        day_energy[slot].append(drive)
-        cost.append(w.travel * drive)
+        day_drive[slot] = _day_drives(solver, comp, slot, visits)
+        cost.append(w.travel * day_drive[slot])
     for n, terms in load.items():
         b = buckets[n]
         solver.Add(solver.Sum(terms) <= b.end - b.start)
@@ -183,9 +175,10 @@ def relaxation_bound(
         for d in {b.day for b in mine}:
             if cal.max_per_day is not None and day_work.get((a, d)):
                 solver.Add(solver.Sum(day_work[(a, d)]) <= cal.max_per_day)
-            if floor is not None and day_energy.get((a, d)):
+            if floor is not None and day_work.get((a, d)):
                 free = floor.day_free(d) - cal.break_minutes(d)
-                solver.Add(solver.Sum(day_energy[(a, d)]) <= free)
+                drive = day_drive.get((a, d), 0)
+                solver.Add(solver.Sum(day_work[(a, d)]) + drive <= free)
     for group, need in comp.groups.items():
         members = [presence[j.key] for j in comp.jobs if j.group == group and j.key in presence]
         solver.Add(solver.Sum(members) <= need)
@@ -213,39 +206,34 @@ def relaxation_bound(
             above = _solve(solver, started, time_limit_s, infeasible=math.inf)
             if below is not None and above is not None:
                 bound = max(lp, min(below, above))
-    seconds = _time.perf_counter() - started
     # every plan's objective is a whole number: round up, less the LP's tolerance
     proven = (bound if bound is not None else 0.0) + constant
     return RelaxationBound(
         bound=float(math.ceil(proven - 1e-7 * abs(proven) - 1e-3)),
         lp=None if lp is None else lp + constant,
-        seconds=seconds,
-        variables=n_vars,
     )
 
 
-def relaxation_aside(comp: Compiled, *, time_limit_s: float) -> Callable[[], float | None]:
-    """Start the relaxation in a spawned process; the returned call waits for its bound.
+def start_relaxation(
+    comp: Compiled, *, time_limit_s: float, aside: bool
+) -> Callable[[], float | None]:
+    """Start the relaxation; the returned call gives its bound (None: failed or too late).
 
-    The LP holds the GIL while it solves, so a thread would stall the greedy and
-    the day re-solves it runs beside. A spawned process uses the second core
-    instead; where no child may start (a daemonic worker), it is solved here first.
-    The bound is None when the child failed or overran its time.
+    ``aside``: in a spawned process. The LP holds the GIL while it solves, so a
+    thread would stall the greedy and the day re-solves it runs beside; a
+    process uses the second core instead. Otherwise, or where no child may
+    start (a daemonic worker), it is solved here, now.
     """
     give_up = _time.monotonic() + time_limit_s + 15.0  # spawning and imports: a few seconds
-    try:
-        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        future = pool.submit(relaxation_bound, comp, time_limit_s=time_limit_s)
-    except RuntimeError as error:
-        if "bootstrapping" in str(error):
-            # a spawned child re-running a script that lacks the __main__ guard:
-            # multiprocessing's own message says so; running on would plan twice
-            raise
+    spawned = (
+        submit_spawned(partial(relaxation_bound, time_limit_s=time_limit_s), [(comp,)])
+        if aside
+        else None
+    )
+    if spawned is None:
         bound = relaxation_bound(comp, time_limit_s=time_limit_s).bound
         return lambda: bound
-    except Exception:  # e.g. a daemonic worker may have no children: solve in line
-        bound = relaxation_bound(comp, time_limit_s=time_limit_s).bound
-        return lambda: bound
+    pool, (future,) = spawned
 
     def collect() -> float | None:
         try:
@@ -290,16 +278,18 @@ def _day_drives(
     """
     a = slot[0]
     home = comp.calendars[a].assistant.home
+    spent: dict[str, list[Expr]] = defaultdict(list)  # a visit's minutes that day
+    for job, x in visits:
+        spent[job.key].append(x)
     places: dict[LocKey, Location] = {}
     at: dict[LocKey, pywraplp.Variable] = {}
-    for job in {id(j): j for j, _ in visits}.values():
+    for job in {j.key: j for j, _ in visits}.values():
         assert job.location is not None
         place = location_key(job.location)
         if place not in at:
             places[place] = job.location
             at[place] = solver.NumVar(0, 1, "")
-        share = solver.Sum([x for j, x in visits if j is job]) / job.duration
-        solver.Add(at[place] >= share)
+        solver.Add(at[place] >= solver.Sum(spent[job.key]) / job.duration)
     used = solver.NumVar(0, 1, "")
     for there in at.values():
         solver.Add(used >= there)
@@ -351,7 +341,6 @@ def _tardiness(
     xs: list[tuple[pywraplp.Variable, int, int]],
     buckets: list[_Bucket],
     y: pywraplp.Variable,
-    inf: float,
 ) -> pywraplp.Variable | None:
     """The job's late minutes, held above both tardiness bounds (None: never late here)."""
     deadline = job.deadline
@@ -371,7 +360,7 @@ def _tardiness(
     latest = max(buckets[n].end for _, n, _ in xs) if xs else 0
     if latest <= deadline:
         return None
-    late = solver.NumVar(0, inf, f"late_{job.key}")
+    late = solver.NumVar(0, solver.infinity(), f"late_{job.key}")
     if per_minute:
         solver.Add(late >= solver.Sum(per_minute))
     solver.Add(late >= mean_busy + ((d + 1) / 2 - deadline) * y)

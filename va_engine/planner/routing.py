@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import itertools
 import math
-import multiprocessing
 import random
 import time as _time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -32,6 +30,7 @@ from typing import Any
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from va_engine.model import Assistant, Busy, Location, PlannedBlock, Task, Unplanned
+from va_engine.planner.spawn import submit_spawned
 from va_engine.planner.travel import TravelModel
 
 __all__ = [
@@ -385,32 +384,27 @@ def _portfolio(
 ) -> RoutingSolution:
     """Race ``params`` in this process against PORTFOLIO variants in spawned ones.
 
-    Spawned (not forked) processes: safe next to threads, the same on every OS.
-    A child starts ~1 s late (interpreter + imports), so it gets the wall-clock
-    deadline rather than a duration, and the time limit holds for the whole race.
+    Spawned processes (:mod:`~va_engine.planner.spawn`). A child starts ~1 s late
+    (interpreter + imports), so it gets the wall-clock deadline rather than a
+    duration, and the time limit holds for the whole race.
     """
     deadline = _time.time() + params.time_limit_s
     variants = [
         replace(params, workers=1, **PORTFOLIO[k % len(PORTFOLIO)])
         for k in range(params.workers - 1)
     ]
-    pool: ProcessPoolExecutor | None = None
-    futures: list[Future[RoutingSolution]] = []
-    try:
-        pool = ProcessPoolExecutor(len(variants), mp_context=multiprocessing.get_context("spawn"))
-        futures = [
-            pool.submit(_solve_until, instance, variant, initial_routes, deadline)
-            for variant in variants
-        ]
-    except Exception:  # e.g. a daemonic worker process may not have children: race alone
-        pass
+    # where no child may start (a daemonic worker), this process races alone
+    spawned = submit_spawned(
+        _solve_until, [(instance, variant, initial_routes, deadline) for variant in variants]
+    )
     results = [_solve_member(instance, replace(params, workers=1), initial_routes, began)]
-    for future in futures:
-        try:
-            results.append(future.result(timeout=max(0.0, deadline - _time.time()) + 5.0))
-        except Exception:  # a lost helper process only loses its candidate
-            continue
-    if pool is not None:
+    if spawned is not None:
+        pool, futures = spawned
+        for future in futures:
+            try:
+                results.append(future.result(timeout=max(0.0, deadline - _time.time()) + 5.0))
+            except Exception:  # a lost helper process only loses its candidate
+                continue
         pool.shutdown(wait=False, cancel_futures=True)
     best = min(results, key=_rank)
     return replace(best, seconds=_time.perf_counter() - began)
