@@ -38,6 +38,7 @@ __all__ = [
     "Breaks",
     "Occupancy",
     "best_spot",
+    "drive_intervals",
     "eject_lighter",
     "greedy_placement",
     "greedy_plan",
@@ -108,11 +109,7 @@ class Occupancy:
 
     def visit_travel(self, a: int, day: int, s: int, e: int, job: Job) -> list[Interval] | None:
         """Travel intervals of the day with a visit at ``[s, e)`` added, or None if they clash."""
-        visits = sorted([*self.visits[(a, day)], (s, e, job.location)], key=lambda v: v[0])
-        before, back = day_travel(self.comp, a, visits)  # type: ignore[arg-type]
-        intervals = [(v[0] - t, v[0]) for v, t in zip(visits, before, strict=True) if t]
-        if back:
-            intervals.append((visits[-1][1], visits[-1][1] + back))
+        intervals = drive_intervals(self.comp, a, [*self.visits[(a, day)], (s, e, job.location)])
         for ts, te in intervals:
             if ts < 0 or te > self.comp.horizon:
                 return None
@@ -120,7 +117,7 @@ class Occupancy:
                 return None
             if self._conflict(self.occ[a], ts, te) is not None:
                 return None
-        return sorted(intervals)
+        return intervals
 
     def remove(self, a: int, job: Job, pieces: list[Piece]) -> None:
         """Undo :meth:`place` (the drive of a removed visit's day is recomputed)."""
@@ -132,12 +129,7 @@ class Occupancy:
             day = cal.day_of(pieces[0].start)
             p = pieces[0]
             self.visits[(a, day)].remove((p.start, p.start + p.size, job.location))
-            visits = sorted(self.visits[(a, day)], key=lambda v: v[0])
-            before, back = day_travel(self.comp, a, visits)  # type: ignore[arg-type]
-            intervals = [(v[0] - t, v[0]) for v, t in zip(visits, before, strict=True) if t]
-            if back:
-                intervals.append((visits[-1][1], visits[-1][1] + back))
-            self.travel[(a, day)] = sorted(intervals)
+            self.travel[(a, day)] = drive_intervals(self.comp, a, self.visits[(a, day)])
             self.travel_flat[a] = sorted(
                 iv for (aa, _), lst in self.travel.items() if aa == a for iv in lst
             )
@@ -155,6 +147,19 @@ class Occupancy:
             self.travel_flat[a] = sorted(
                 iv for (aa, _), lst in self.travel.items() if aa == a for iv in lst
             )
+
+
+def drive_intervals(
+    comp: Compiled, a: int, visits: Sequence[tuple[int, int, object]]
+) -> list[Interval]:
+    """The drives of one assistant-day with ``visits`` ((start, end, location)), in time order:
+    into each visit from home or the one before, and home after the last."""
+    visits = sorted(visits, key=lambda v: v[0])
+    before, back = day_travel(comp, a, visits)  # type: ignore[arg-type]
+    out = [(v[0] - t, v[0]) for v, t in zip(visits, before, strict=True) if t]
+    if back:
+        out.append((visits[-1][1], visits[-1][1] + back))
+    return sorted(out)
 
 
 def _try_single(

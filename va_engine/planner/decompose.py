@@ -28,6 +28,7 @@ from va_engine.planner.baseline import (
     Breaks,
     Occupancy,
     best_spot,
+    drive_intervals,
     eject_lighter,
     polish_runs,
 )
@@ -38,7 +39,6 @@ from va_engine.planner.schedule import (
     Piece,
     Placement,
     Region,
-    day_travel,
     evaluate,
     solve_cpsat,
 )
@@ -58,12 +58,15 @@ class Decomposed:
     unplaced: list[str]
 
 
-def _slot_of(comp: Compiled, where: list[Piece] | Slot | None) -> Slot | None:
-    if not where:
+def _slot_of(comp: Compiled, pieces: list[Piece] | None) -> Slot | None:
+    if not pieces:
         return None
-    if isinstance(where, tuple):
-        return where
-    return (where[0].assistant, comp.calendars[where[0].assistant].day_of(where[0].start))
+    return (pieces[0].assistant, comp.calendars[pieces[0].assistant].day_of(pieces[0].start))
+
+
+def _weight(comp: Compiled, job: Job) -> int:
+    """What leaving ``job`` out costs per unit: its own weight, or its habit's."""
+    return job.weight if job.group is None else comp.group_weight[job.group]
 
 
 def _day_regions(job: Job) -> dict[Slot, list[Region]]:
@@ -101,7 +104,8 @@ def decompose_placement(
     placement = {k: list(v) for k, v in start.items() if v}
     start_breaks = dict(breaks)
     value = evaluate(comp, placement)
-    slots = sorted({s for j in free_jobs for s in _day_regions(j)})
+    day_slots = {j.key: set(_day_regions(j)) for j in free_jobs}
+    slots = sorted(set().union(*day_slots.values()))
     stale = 0
     while slots and _time.perf_counter() < deadline - 0.05 and stale < 3 * len(slots):
         chosen = {rng.choice(slots)}
@@ -110,7 +114,7 @@ def decompose_placement(
             near = [s for s in slots if s != (a, d) and (s[0] == a or s[1] == d)]
             if near:
                 chosen.add(rng.choice(near))
-        got = _improve_days(comp, chosen, free_jobs, kept, placement, breaks, rng, seed)
+        got = _improve_days(comp, chosen, free_jobs, day_slots, kept, placement, breaks, rng, seed)
         if got is None:
             stale += 1
             continue
@@ -121,7 +125,7 @@ def decompose_placement(
             stale = 0
         else:
             stale += 1
-    state, placement, in_group = _rebuild(comp, kept, placement, breaks, trust=True)
+    state, placement, in_group = _rebuild(comp, kept, placement, breaks)
     pool = [j for j in free_jobs if not placement.get(j.key)]
     done = _finish(comp, state, placement, in_group, pool, seed)
     before = evaluate(comp, start)
@@ -134,6 +138,7 @@ def _improve_days(
     comp: Compiled,
     chosen: set[Slot],
     free_jobs: list[Job],
+    day_slots: dict[str, set[Slot]],
     kept: Placement,
     placement: Placement,
     breaks: Breaks,
@@ -152,10 +157,10 @@ def _improve_days(
         where = _slot_of(comp, placement.get(job.key))
         if where in chosen:
             mine.append(job)
-        elif where is None and any(s in chosen for s in _day_regions(job)):
+        elif where is None and day_slots[job.key] & chosen:
             out.append(job)
     rng.shuffle(out)
-    out.sort(key=lambda j: -j.weight if j.group is None else -comp.group_weight[j.group])
+    out.sort(key=lambda j: -_weight(comp, j))
     extra: list[Job] = []
     for job in out:
         if job.group is not None:
@@ -177,71 +182,51 @@ def _improve_days(
 
 
 def _rebuild(
-    comp: Compiled, kept: Placement, placed: Placement, breaks: Breaks | None, *, trust: bool
+    comp: Compiled, kept: Placement, placed: Placement, breaks: Breaks
 ) -> tuple[Occupancy, Placement, dict[str, int]]:
-    """A greedy state holding ``kept`` and ``placed`` (checked unless ``trust``: solver output)."""
+    """A greedy state holding ``kept`` and ``placed`` as they are: the start plan's and the
+    solver's own pieces, which the exact model already checked (drives recomputed)."""
     state = Occupancy(comp)
-    if breaks is not None:
-        for a, cal in enumerate(comp.calendars):
-            state.occ[a] = sorted(cal.blocked)
-            for k, br in enumerate(cal.breaks):
-                if (a, k) in breaks:
-                    s = breaks[(a, k)]
-                    state.occ[a].append((s, s + br.minutes))
-            state.occ[a].sort()
-        state.breaks = dict(breaks)
+    for a, cal in enumerate(comp.calendars):
+        state.occ[a] = sorted(cal.blocked)
+        for k, br in enumerate(cal.breaks):
+            if (a, k) in breaks:
+                s = breaks[(a, k)]
+                state.occ[a].append((s, s + br.minutes))
+        state.occ[a].sort()
+    state.breaks = dict(breaks)
     placement: Placement = {}
     in_group: dict[str, int] = defaultdict(int)
     # visits first, in time order: a drive is checked against the visits already
     # in, so a desk block must not meet a drive that a later visit would shorten
-    items = [(k, v, True) for k, v in kept.items()]
-    items += [(k, v, trust) for k, v in placed.items() if k not in kept]
+    items = [*kept.items(), *((k, v) for k, v in placed.items() if k not in kept)]
     items.sort(key=lambda it: (comp.job(it[0]).location is None, it[1][0].start))
-    for key, pieces, force in items:
+    for key, pieces in items:
         job = comp.job(key)
         if job.group is not None and in_group[job.group] >= comp.groups.get(job.group, 0):
             continue
-        if not _put(state, job, pieces, force=force):
-            continue
+        _put(state, job, pieces)
         placement[key] = list(pieces)
         if job.group is not None:
             in_group[job.group] += 1
     return state, placement, in_group
 
 
-def _put(state: Occupancy, job: Job, pieces: list[Piece], *, force: bool) -> bool:
-    """Place ``pieces`` unless they clash (``force``: the start plan's own, trusted)."""
+def _put(state: Occupancy, job: Job, pieces: list[Piece]) -> None:
+    """Place ``pieces`` as they are; a visit's day gets its drives (the checked ones when
+    they fit what is in so far, else recomputed for the whole day)."""
     comp = state.comp
     a = pieces[0].assistant
     day = comp.calendars[a].day_of(pieces[0].start)
     travel = None
-    if not force:
-        for p in pieces:
-            if state.conflict(a, p.start, p.start + p.size) is not None:
-                return False
-            if state.day_cap(a, comp.calendars[a].day_of(p.start)) < p.size:
-                return False
     if job.location is not None:
         p = pieces[0]
         travel = state.visit_travel(a, day, p.start, p.start + p.size, job)
         if travel is None:
-            if not force:
-                return False
-            travel = _drives(
+            travel = drive_intervals(
                 comp, a, [*state.visits[(a, day)], (p.start, p.start + p.size, job.location)]
             )
     state.place(a, job, list(pieces), travel)
-    return True
-
-
-def _drives(comp: Compiled, a: int, visits: list[tuple[int, int, object]]) -> list[tuple[int, int]]:
-    """The drive intervals of one assistant-day's ``visits`` (the greedy's own form)."""
-    visits = sorted(visits, key=lambda v: v[0])
-    before, back = day_travel(comp, a, visits)  # type: ignore[arg-type]
-    out = [(v[0] - t, v[0]) for v, t in zip(visits, before, strict=True) if t]
-    if back:
-        out.append((visits[-1][1], visits[-1][1] + back))
-    return sorted(out)
 
 
 def _solve_days(
@@ -276,7 +261,7 @@ def _solve_days(
                 )
                 sub_hint[k] = [p]
     for job in jobs:
-        weight = job.weight if job.group is None else comp.group_weight[job.group]
+        weight = _weight(comp, job)
         regions = {a: [r for r in regs if (a, r.day) in chosen] for a, regs in job.regions.items()}
         sub_jobs.append(
             replace(

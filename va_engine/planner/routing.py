@@ -552,12 +552,7 @@ class _Repair:
         s = scale
         n = instance.size
         self.instance = instance
-        dist = instance.distance or instance.travel
-        self.cost = [[round(float(x) * s) for x in row] for row in dist]
-        service = [_up(instance.service_of(i), s) for i in range(n)]
-        self.transit = [
-            [service[i] + _up(float(instance.travel[i][j]), s) for j in range(n)] for i in range(n)
-        ]
+        self.cost, self.transit = _scaled_matrices(instance, s)
         # None = always open; [] = no window survives rounding (never insertable).
         self.windows: list[list[tuple[int, int]] | None] = [
             sorted(
@@ -840,6 +835,19 @@ class _Model:
     """Mandatory customers made optional (big penalty) so a ruined solution is a valid hint."""
 
 
+def _scaled_matrices(instance: RoutingInstance, s: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Arc costs and transit times (service at the origin + travel) in the solver's integer
+    units; travel rounds up, so a route feasible in them is feasible in floats too."""
+    n = instance.size
+    dist = instance.distance or instance.travel
+    cost = [[round(float(x) * s) for x in row] for row in dist]
+    service = [_up(instance.service_of(i), s) for i in range(n)]
+    transit = [
+        [service[i] + _up(float(instance.travel[i][j]), s) for j in range(n)] for i in range(n)
+    ]
+    return cost, transit
+
+
 def _build(instance: RoutingInstance, params: RoutingParams, *, relax: int | None = None) -> _Model:
     """The OR-Tools model; ``relax`` = penalty (scaled) that makes mandatory customers optional."""
     s = params.scale
@@ -850,12 +858,8 @@ def _build(instance: RoutingInstance, params: RoutingParams, *, relax: int | Non
     manager = pywrapcp.RoutingIndexManager(n, len(instance.vehicles), starts, ends)
     routing = pywrapcp.RoutingModel(manager)
 
-    dist = instance.distance or instance.travel
-    cost = [[round(float(x) * s) for x in row] for row in dist]
-    service = [_up(instance.service_of(i), s) for i in range(n)]
-    transit = [
-        [service[i] + _up(float(instance.travel[i][j]), s) for j in range(n)] for i in range(n)
-    ]
+    cost, transit = _scaled_matrices(instance, s)
+    service = [_up(instance.service_of(i), s) for i in range(n)]  # per node, for breaks
     # Matrices, not Python callbacks: the search then never calls back into
     # Python, which makes it several times faster (measured ~5× on Solomon).
     cost_index = routing.RegisterTransitMatrix(cost)
