@@ -18,9 +18,13 @@ from va_engine.model import (
     Location,
     Plan,
     PlanningProblem,
+    PlanStatus,
     Task,
 )
 from va_engine.planner import PlanLimits, greedy_plan, plan, validate_plan
+from va_engine.planner.decompose import Decomposed
+from va_engine.planner.explain import assemble_plan
+from va_engine.planner.schedule import Compiled, evaluate
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MONDAY = datetime(2024, 6, 3, tzinfo=AMS)  # an ordinary week, no DST change
@@ -58,6 +62,24 @@ def checked(p: PlanningProblem, result: Plan) -> Plan:
     violations = validate_plan(p, result)
     assert not violations, "\n".join(str(v) for v in violations)
     return result
+
+
+def check_placement(p: PlanningProblem, comp: Compiled, got: Decomposed) -> None:
+    """A plan built outside plan() (re-solves, the relaxation's start): valid, its value
+    the model's own, and every task it leaves out reported."""
+    result = assemble_plan(
+        comp,
+        got.placement,
+        status=PlanStatus.FEASIBLE,
+        solver="test",
+        objective=float(got.value),
+        bound=None,
+        seconds=0.0,
+    )
+    checked(p, result)
+    assert got.value == evaluate(comp, got.placement)
+    tasks = [j for j in comp.jobs if not j.fixed and j.group is None]
+    assert sorted(got.unplaced) == sorted(j.key for j in tasks if not got.placement.get(j.key))
 
 
 @pytest.fixture

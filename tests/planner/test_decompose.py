@@ -6,16 +6,15 @@ from datetime import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from planner_builders import MONDAY, assistant, problem, task, weekdays
+from planner_builders import MONDAY, assistant, check_placement, problem, task, weekdays
 from test_properties import problems
 
 from va_engine import planner
-from va_engine.model import PlanningProblem, PlanStatus
+from va_engine.model import PlanningProblem
 from va_engine.planner import PlanLimits, greedy_plan, plan
 from va_engine.planner.baseline import greedy_placement
 from va_engine.planner.decompose import Decomposed, decompose_placement
-from va_engine.planner.explain import assemble_plan
-from va_engine.planner.schedule import Compiled, compile_problem, evaluate
+from va_engine.planner.schedule import Compiled, compile_problem
 from va_engine.planner.validate import validate_plan
 
 
@@ -25,28 +24,11 @@ def _decompose(p: PlanningProblem) -> tuple[Compiled, Decomposed, int]:
     return comp, decompose_placement(comp, start, breaks, budget=0.3), value
 
 
-def _check(p: PlanningProblem, comp: Compiled, got: Decomposed) -> None:
-    result = assemble_plan(
-        comp,
-        got.placement,
-        status=PlanStatus.FEASIBLE,
-        solver="decompose",
-        objective=float(got.value),
-        bound=None,
-        seconds=0.0,
-    )
-    violations = validate_plan(p, result)
-    assert violations == [], "\n".join(map(str, violations))
-    assert got.value == evaluate(comp, got.placement)
-    tasks = [j for j in comp.jobs if not j.fixed and j.group is None]
-    assert sorted(got.unplaced) == sorted(j.key for j in tasks if not got.placement.get(j.key))
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_merged_placement_is_valid_and_not_worse_than_greedy(p: PlanningProblem) -> None:
     comp, got, greedy = _decompose(p)
-    _check(p, comp, got)
+    check_placement(p, comp, got)
     assert got.value <= greedy
 
 
@@ -60,7 +42,7 @@ def test_tasks_that_do_not_fit_are_reported() -> None:
     )
     assert p.start == MONDAY
     comp, got, _ = _decompose(p)
-    _check(p, comp, got)
+    check_placement(p, comp, got)
     hours = {"t0", "t1", "t2", "t3"}
     assert "tax" in got.unplaced
     assert len(hours & set(got.unplaced)) == 1
@@ -78,7 +60,7 @@ def test_plan_uses_the_day_resolves_and_stays_valid(monkeypatch: pytest.MonkeyPa
     result = plan(p, PlanLimits(time_limit_s=2.0), now=p.start)
     assert validate_plan(p, result) == []
     assert result.objective <= greedy_plan(p, now=p.start).objective
-    # the relaxation ran in a spawned process beside the re-solves: its bound holds
+    # the relaxation (and the plan from its days) ran in a spawned process: its bound holds
     assert result.bound is not None and result.bound <= result.objective
     assert {b.task_id for b in result.blocks} | {u.task_id for u in result.unplanned} == {
         f"t{i}" for i in range(14)

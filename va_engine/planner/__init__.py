@@ -7,7 +7,9 @@ by exact re-solves of a few assistant-days at a time, see
 :mod:`~va_engine.planner.decompose`), hands it to CP-SAT as a hint, and returns
 the best plan found with its bound and status. On big weeks the bound also
 comes from a time-indexed linear relaxation (:mod:`~va_engine.planner.bound`),
-far stronger there than CP-SAT's own.
+far stronger there than CP-SAT's own, and the relaxation's days give a second
+start plan (:mod:`~va_engine.planner.lp_start`); the re-solves improve both at
+once, one on each core.
 If CP-SAT finds nothing in time the greedy plan is returned, so a plan is
 always produced and every task left out carries a reason.
 """
@@ -18,25 +20,35 @@ import time as _time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 
 from va_engine.model import Plan, PlanningProblem, PlanStatus
 from va_engine.planner.baseline import greedy_placement, greedy_plan
-from va_engine.planner.bound import start_relaxation
-from va_engine.planner.decompose import decompose_placement
+from va_engine.planner.bound import RelaxationBound, relaxation_bound
+from va_engine.planner.decompose import Decomposed, decompose_placement
 from va_engine.planner.explain import assemble_plan
+from va_engine.planner.lp_start import relaxation_plan
 from va_engine.planner.params import ObjectiveWeights, PlanLimits
 from va_engine.planner.schedule import compile_problem, evaluate, solve_cpsat
+from va_engine.planner.spawn import run_aside
 from va_engine.planner.travel import TravelModel
 from va_engine.planner.validate import Violation, validate_plan
 
 #: below this many jobs the full model's own search closes the gap (100-task week)
 DECOMPOSE_MIN_JOBS = 150
-#: share of the time limit for improving the greedy plan a few assistant-days at a time;
-#: the full model's search gains less per second on such weeks (300-task week, four
-#: 30 s runs: 0.35 → 0.75 took the mean from 4.34e7 to 4.06e7, better in all four)
-DECOMPOSE_SHARE = 0.75
+#: on such weeks the re-solves of a few assistant-days at a time stop at this share of
+#: the time limit; the full model's search gains less per second there (300-task week,
+#: four 30 s runs: 0.35 → 0.75 of the time for the re-solves took the mean from
+#: 4.34e7 to 4.06e7, better in all four); the rest goes to the final full solve
+RESOLVES_UNTIL = 0.85
 #: share left to the greedy's local search on such problems (by default 30 %)
 GREEDY_SHARE_BIG = 0.05
+#: share of the time limit for planning the visits alone, for the start plan that
+#: puts desk work where the relaxation put it (:mod:`~va_engine.planner.lp_start`)
+VISITS_SHARE = 0.1
+
+#: what the second core gives: the relaxation, and the plan improved from its days
+_Side = tuple[RelaxationBound, Decomposed | None]
 
 __all__ = [
     "ObjectiveWeights",
@@ -85,26 +97,42 @@ def plan(
         # local search (300-task week: 6.25e7 → 4.1e7 in 10 s; the local search:
         # 6.25e7 → 6.25e7 in 9 s)
         improve = GREEDY_SHARE_BIG * limits.time_limit_s
-    relaxed: Callable[[], float | None] | None = None
-    if limits.relaxation or (limits.relaxation is None and big):
-        # on big weeks beside the greedy and the day re-solves, which leave one core free
-        relaxed = start_relaxation(
-            comp,
-            time_limit_s=limits.relaxation_share * limits.time_limit_s,
-            aside=big and limits.workers >= 2,
+    side: Callable[[], _Side | None] = lambda: None  # noqa: E731
+    deadline = _time.time() + RESOLVES_UNTIL * limits.time_limit_s
+    lp_seconds = limits.relaxation_share * limits.time_limit_s
+    if big and limits.relaxation is not False and limits.workers >= 2:
+        # the second core: the relaxation, then a start plan from its days, improved
+        # by the re-solves while this process improves the greedy's plan
+        side = run_aside(
+            partial(
+                relaxation_plan,
+                comp,
+                lp_seconds=lp_seconds,
+                visit_seconds=VISITS_SHARE * limits.time_limit_s,
+                deadline=deadline,
+                seed=limits.seed,
+            ),
+            instead=lambda: (relaxation_bound(comp, time_limit_s=lp_seconds), None),
+            give_up=deadline + 15.0,  # spawning and imports: a few seconds
         )
+    elif limits.relaxation or (limits.relaxation is None and big):
+        relaxation = relaxation_bound(comp, time_limit_s=lp_seconds)
+        side = lambda: (relaxation, None)  # noqa: E731
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )
     if big:
         better = decompose_placement(
-            comp, placement, breaks, budget=DECOMPOSE_SHARE * limits.time_limit_s, seed=limits.seed
+            comp, placement, breaks, budget=deadline - _time.time(), seed=limits.seed
         )
         if better.value < value:
             placement, breaks, value = better.placement, better.breaks, better.value
+    got = side()  # in before CP-SAT takes both cores
+    relaxed_bound = got[0].bound if got is not None else None
+    if got is not None and got[1] is not None and got[1].value < value:
+        placement, breaks, value = got[1].placement, got[1].breaks, got[1].value
     if progress is not None:
         progress(float(value), None)
-    relaxed_bound = relaxed() if relaxed else None  # in before CP-SAT takes both cores
     remaining = limits.time_limit_s - (_time.perf_counter() - started)
     outcome = solve_cpsat(
         comp,

@@ -42,7 +42,9 @@ __all__ = [
     "eject_lighter",
     "greedy_placement",
     "greedy_plan",
+    "insert_jobs",
     "polish_runs",
+    "topological",
 ]
 
 Interval = tuple[int, int]
@@ -297,6 +299,18 @@ def _decode(
             placement[job.key] = list(job.prev)
             if job.group is not None:
                 in_group[job.group] += 1
+    insert_jobs(state, placement, in_group, order)
+    if repair:
+        eject_lighter(comp, state, placement, order, in_group)
+    return placement, state.breaks
+
+
+def insert_jobs(
+    state: Occupancy, placement: Placement, in_group: dict[str, int], order: Sequence[Job]
+) -> None:
+    """Put each job of ``order`` not yet placed where it finishes first, after its
+    predecessors (a job whose predecessor is left out stays out)."""
+    comp = state.comp
     for job in order:
         if job.key in placement:
             continue
@@ -321,9 +335,6 @@ def _decode(
         placement[job.key] = pieces
         if job.group is not None:
             in_group[job.group] += 1
-    if repair:
-        eject_lighter(comp, state, placement, order, in_group)
-    return placement, state.breaks
 
 
 def best_spot(
@@ -444,7 +455,7 @@ def _due(comp: Compiled, job: Job) -> int:
     return comp.horizon + 10**6
 
 
-def _topological(
+def topological(
     comp: Compiled, jobs: list[Job], key: Callable[[Job], tuple[float, ...]]
 ) -> list[Job]:
     """Jobs sorted by ``key`` but never before a predecessor (Kahn's algorithm)."""
@@ -526,7 +537,7 @@ def greedy_placement(
     jobs = [j for j in comp.jobs if not j.fixed and j.regions]
     best: tuple[int, Placement, Breaks, list[Job]] | None = None
     for rule in _rules(comp, jobs, thorough=thorough):
-        order = _topological(comp, jobs, rule)
+        order = topological(comp, jobs, rule)
         placement, breaks = _decode(comp, order, repair=True)
         value = evaluate(comp, placement)
         if best is None or value < best[0]:

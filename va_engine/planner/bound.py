@@ -35,18 +35,15 @@ import itertools
 import math
 import time as _time
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any
 
 from ortools.linear_solver import pywraplp
 
 from va_engine.model import Location
 from va_engine.planner.schedule import Compiled, Job, LocKey, location_key
-from va_engine.planner.spawn import submit_spawned
 
-__all__ = ["RelaxationBound", "relaxation_bound", "start_relaxation"]
+__all__ = ["RelaxationBound", "relaxation_bound"]
 
 Slot = tuple[int, int]  # (assistant, day)
 #: linear expressions of pywraplp (its stubs type them loosely)
@@ -59,10 +56,16 @@ BUCKET_MINUTES = 30
 @dataclass(frozen=True)
 class RelaxationBound:
     """A proven lower bound on the full objective (constant included), and the LP's own
-    optimum before left-out work was rounded to whole units (None: out of time)."""
+    optimum before left-out work was rounded to whole units (None: out of time).
+
+    ``days`` is where the LP put each job it mostly keeps (presence ≥ ½): its
+    minutes per (assistant, day). It guides a start plan (:mod:`~va_engine.planner.lp_start`);
+    it proves nothing.
+    """
 
     bound: float
     lp: float | None
+    days: dict[str, dict[Slot, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ def relaxation_bound(
     presence: dict[str, pywraplp.Variable] = {}
     client_jobs: dict[str, list[pywraplp.Variable]] = defaultdict(list)
     on_day: dict[Slot, list[tuple[Job, pywraplp.Variable]]] = defaultdict(list)
+    minutes: dict[str, list[tuple[Slot, pywraplp.Variable]]] = {}
     for job in comp.jobs:
         if job.fixed:
             continue
@@ -146,6 +150,7 @@ def relaxation_bound(
             client_jobs[job.client_id].append(y)
         xs = _job_minutes(solver, comp, job, buckets, by_assistant)
         solver.Add(solver.Sum([x for x, _, _ in xs]) == job.duration * y)
+        minutes[job.key] = [((buckets[n].assistant, buckets[n].day), x) for x, n, _ in xs]
         for x, n, _ in xs:
             b = buckets[n]
             load[n].append(x)
@@ -194,7 +199,9 @@ def relaxation_bound(
     solver.Minimize(solver.Sum(cost) + missed)
     lp = _solve(solver, started, time_limit_s)
     bound = lp
+    days: dict[str, dict[Slot, float]] = {}
     if lp is not None:
+        days = _kept_days(presence, minutes)
         # every plan leaves out a whole number of units and the LP's optimum is
         # convex in that number: the better of its two nearest whole values bounds all
         unit = w.unplanned
@@ -211,39 +218,25 @@ def relaxation_bound(
     return RelaxationBound(
         bound=float(math.ceil(proven - 1e-7 * abs(proven) - 1e-3)),
         lp=None if lp is None else lp + constant,
+        days=days,
     )
 
 
-def start_relaxation(
-    comp: Compiled, *, time_limit_s: float, aside: bool
-) -> Callable[[], float | None]:
-    """Start the relaxation; the returned call gives its bound (None: failed or too late).
-
-    ``aside``: in a spawned process. The LP holds the GIL while it solves, so a
-    thread would stall the greedy and the day re-solves it runs beside; a
-    process uses the second core instead. Otherwise, or where no child may
-    start (a daemonic worker), it is solved here, now.
-    """
-    give_up = _time.monotonic() + time_limit_s + 15.0  # spawning and imports: a few seconds
-    spawned = (
-        submit_spawned(partial(relaxation_bound, time_limit_s=time_limit_s), [(comp,)])
-        if aside
-        else None
-    )
-    if spawned is None:
-        bound = relaxation_bound(comp, time_limit_s=time_limit_s).bound
-        return lambda: bound
-    pool, (future,) = spawned
-
-    def collect() -> float | None:
-        try:
-            return future.result(timeout=max(0.0, give_up - _time.monotonic())).bound
-        except Exception:  # a lost or late child only loses the stronger bound
-            return None
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    return collect
+def _kept_days(
+    presence: dict[str, pywraplp.Variable],
+    minutes: dict[str, list[tuple[Slot, pywraplp.Variable]]],
+) -> dict[str, dict[Slot, float]]:
+    """The LP's minutes per assistant-day of every job it keeps at least half of."""
+    out: dict[str, dict[Slot, float]] = {}
+    for key, y in presence.items():
+        if y.solution_value() < 0.5:
+            continue
+        per_day: dict[Slot, float] = defaultdict(float)
+        for slot, x in minutes[key]:
+            if (v := x.solution_value()) > 1e-6:
+                per_day[slot] += v
+        out[key] = dict(per_day)
+    return out
 
 
 def _solve(

@@ -43,7 +43,14 @@ from va_engine.planner.schedule import (
     solve_cpsat,
 )
 
-__all__ = ["Decomposed", "decompose_placement"]
+__all__ = [
+    "Decomposed",
+    "decompose_placement",
+    "finish",
+    "linked_keys",
+    "rebuild",
+    "solve_days",
+]
 
 Slot = tuple[int, int]  # (assistant, day)
 
@@ -78,7 +85,8 @@ def _day_regions(job: Job) -> dict[Slot, list[Region]]:
     return out
 
 
-def _linked(comp: Compiled) -> set[str]:
+def linked_keys(comp: Compiled) -> set[str]:
+    """Jobs tied by a predecessor, on either side: a day-sized re-solve cannot see the other."""
     tasks = {p for j in comp.jobs for p in j.preds} | {j.task_id for j in comp.jobs if j.preds}
     return {j.key for j in comp.jobs if j.task_id in tasks}
 
@@ -97,7 +105,7 @@ def decompose_placement(
     """
     deadline = _time.perf_counter() + budget
     rng = random.Random(seed)
-    linked = _linked(comp)
+    linked = linked_keys(comp)
     keep_keys = {j.key for j in comp.jobs if j.fixed or j.split or j.key in linked}
     kept = {k: v for k, v in start.items() if k in keep_keys and v}
     free_jobs = [j for j in comp.jobs if j.key not in keep_keys and j.regions]
@@ -125,9 +133,9 @@ def decompose_placement(
             stale = 0
         else:
             stale += 1
-    state, placement, in_group = _rebuild(comp, kept, placement, breaks)
+    state, placement, in_group = rebuild(comp, kept, placement, breaks)
     pool = [j for j in free_jobs if not placement.get(j.key)]
-    done = _finish(comp, state, placement, in_group, pool, seed)
+    done = finish(comp, state, placement, in_group, pool, seed)
     before = evaluate(comp, start)
     if done.value > before:  # the repair lost more than the days gained: keep ``start``
         return Decomposed(start, start_breaks, before, _unplaced(comp, start))
@@ -173,7 +181,7 @@ def _improve_days(
     if not extra and len(chosen) < 2:
         return None
     jobs = mine + extra
-    got, got_breaks = _solve_days(comp, chosen, jobs, kept, placement, breaks, seed)
+    got, got_breaks = solve_days(comp, chosen, jobs, kept, placement, breaks, seed)
     if got is None:
         return None
     new_placement = {k: v for k, v in placement.items() if k not in {j.key for j in jobs}}
@@ -181,7 +189,7 @@ def _improve_days(
     return new_placement, {**breaks, **got_breaks}
 
 
-def _rebuild(
+def rebuild(
     comp: Compiled, kept: Placement, placed: Placement, breaks: Breaks
 ) -> tuple[Occupancy, Placement, dict[str, int]]:
     """A greedy state holding ``kept`` and ``placed`` as they are: the start plan's and the
@@ -229,7 +237,7 @@ def _put(state: Occupancy, job: Job, pieces: list[Piece]) -> None:
     state.place(a, job, list(pieces), travel)
 
 
-def _solve_days(
+def solve_days(
     comp: Compiled,
     chosen: set[Slot],
     jobs: list[Job],
@@ -287,7 +295,7 @@ def _solve_days(
     return {j.key: out.placement[j.key] for j in jobs if out.placement.get(j.key)}, day_breaks
 
 
-def _finish(
+def finish(
     comp: Compiled,
     state: Occupancy,
     placement: Placement,

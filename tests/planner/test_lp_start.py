@@ -1,0 +1,78 @@
+"""The relaxation's start plan (lp_start.py): valid, honest about what it leaves out, and led
+by the days it is given."""
+
+from __future__ import annotations
+
+import time as _time
+from datetime import time
+
+from hypothesis import HealthCheck, given, settings
+from planner_builders import assistant, at, check_placement, problem, task, weekdays
+from test_properties import problems
+
+from va_engine.model import Location, PlanningProblem, TimeWindow
+from va_engine.planner.bound import relaxation_bound
+from va_engine.planner.lp_start import plan_visits, relaxation_plan, relaxation_start
+from va_engine.planner.schedule import compile_problem
+
+FARM = Location(name="farm", lat=52.62, lon=4.89)  # ~28 km north of the home base
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_start_from_the_relaxation_is_valid(p: PlanningProblem) -> None:
+    comp = compile_problem(p, now=p.start)
+    days = relaxation_bound(comp, time_limit_s=20.0).days
+    visits, breaks = plan_visits(comp, days, seconds=0.3)
+    got = relaxation_start(comp, days, visits, breaks)
+    check_placement(p, comp, got)
+    # the visits planned alone stay where they were
+    for key, pieces in visits.items():
+        assert got.placement.get(key) == pieces
+
+
+def test_desk_work_goes_to_the_day_it_is_given() -> None:
+    # nothing ties "report" to a day; the greedy would take Monday, the given days say Wednesday
+    p = problem(
+        task("report", 90),
+        task("call", 30, deadline=at(0, 12)),
+        task(
+            "farm",
+            45,
+            kind="visit",
+            location=FARM,
+            windows=(TimeWindow(start=at(2, 10), end=at(2, 12)),),
+        ),
+        days=3,
+        assistants=(assistant(working_hours=weekdays(time(9), time(14))),),
+    )
+    comp = compile_problem(p, now=p.start)
+    days = {"report": {(0, 2): 90.0}, "call": {(0, 0): 30.0}}
+    visits, breaks = plan_visits(comp, days, seconds=1.0)
+    got = relaxation_start(comp, days, visits, breaks)
+    check_placement(p, comp, got)
+    assert got.unplaced == []
+    day_of = comp.calendars[0].day_of
+    assert day_of(got.placement["report"][0].start) == 2
+    assert day_of(got.placement["call"][0].start) == 0
+    visit = got.placement["farm"][0]
+    assert at(2, 10) <= comp.moment(visit.start) and comp.moment(visit.start + 45) <= at(2, 12)
+
+
+def test_the_second_core_gives_a_bound_and_a_valid_plan() -> None:
+    p = problem(
+        *(
+            task(f"t{i}", 30 + 15 * (i % 4), weight=1 + i % 3, deadline=at(i % 2, 12))
+            for i in range(10)
+        ),
+        task("farm", 45, kind="visit", location=FARM),
+        days=2,
+        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
+    )
+    comp = compile_problem(p, now=p.start)
+    relaxation, improved = relaxation_plan(
+        comp, lp_seconds=10.0, visit_seconds=0.5, deadline=_time.time() + 0.5
+    )
+    assert improved is not None
+    check_placement(p, comp, improved)
+    assert relaxation.bound <= improved.value
