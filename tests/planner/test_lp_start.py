@@ -6,13 +6,14 @@ from __future__ import annotations
 import time as _time
 from datetime import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from planner_builders import assistant, at, check_placement, problem, task, weekdays
 from test_properties import problems
 
 from va_engine.model import Location, PlanningProblem, TimeWindow
 from va_engine.planner.bound import relaxation_bound
-from va_engine.planner.lp_start import plan_visits, relaxation_plan, relaxation_start
+from va_engine.planner.lp_start import days_around, plan_visits, relaxation_plan, relaxation_start
 from va_engine.planner.schedule import compile_problem
 
 FARM = Location(name="farm", lat=52.62, lon=4.89)  # ~28 km north of the home base
@@ -76,3 +77,25 @@ def test_the_second_core_gives_a_bound_and_a_valid_plan() -> None:
     assert improved is not None
     check_placement(p, comp, improved)
     assert relaxation.bound <= improved.value
+
+
+def test_the_lp_again_around_planned_visits_keeps_desk_work_off_their_time() -> None:
+    # Monday's visit and its drives (49 min each way) leave 22 min: the report goes to Tuesday
+    p = problem(
+        task("report", 90),
+        task(
+            "farm",
+            120,
+            kind="visit",
+            location=FARM,
+            windows=(TimeWindow(start=at(0, 10), end=at(0, 12)),),
+        ),
+        days=2,
+        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
+    )
+    comp = compile_problem(p, now=p.start)
+    visits, _ = plan_visits(comp, {}, seconds=1.0)
+    assert "farm" in visits
+    days = days_around(comp, visits, time_limit_s=10.0)
+    assert set(days) == {"report"}
+    assert days["report"] == pytest.approx({(0, 1): 90.0})
