@@ -65,3 +65,20 @@ def test_plan_uses_the_day_resolves_and_stays_valid(monkeypatch: pytest.MonkeyPa
     assert {b.task_id for b in result.blocks} | {u.task_id for u in result.unplanned} == {
         f"t{i}" for i in range(14)
     }
+
+
+def test_jobs_tied_by_predecessors_are_placed_in_order_from_an_empty_start() -> None:
+    # the re-solves used to leave such jobs where the start had them (here: nowhere)
+    p = problem(
+        task("draft", 60, weight=1),
+        task("send", 30, weight=5, predecessors=("draft",)),
+        task("file", 30, weight=2, predecessors=("send",)),
+        days=1,
+    )
+    comp = compile_problem(p, now=p.start)
+    got = decompose_placement(comp, {}, {}, budget=0.5)
+    check_placement(p, comp, got)
+    assert got.unplaced == []
+    ends = {k: got.placement[k][-1].start + got.placement[k][-1].size for k in got.placement}
+    starts = {k: got.placement[k][0].start for k in got.placement}
+    assert ends["draft"] <= starts["send"] and ends["send"] <= starts["file"]

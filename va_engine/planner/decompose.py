@@ -30,7 +30,9 @@ from va_engine.planner.baseline import (
     best_spot,
     drive_intervals,
     eject_lighter,
+    insert_jobs,
     polish_runs,
+    topological,
 )
 from va_engine.planner.params import PlanLimits
 from va_engine.planner.schedule import (
@@ -100,13 +102,13 @@ def decompose_placement(
     jobs that could go there, and re-solves just those days with the full model
     (breaks, travel, windows); everything else stays. Such a model has tens of
     variables, not tens of thousands, so a step costs milliseconds where a step
-    of the full model's LNS costs half a second. Split jobs, jobs tied by
-    predecessors and fixed blocks never move.
+    of the full model's LNS costs half a second. Split jobs and fixed blocks
+    never move; a job tied by predecessors moves only between the neighbours it
+    has outside the re-solved days (see :func:`solve_days`).
     """
     deadline = _time.perf_counter() + budget
     rng = random.Random(seed)
-    linked = linked_keys(comp)
-    keep_keys = {j.key for j in comp.jobs if j.fixed or j.split or j.key in linked}
+    keep_keys = {j.key for j in comp.jobs if j.fixed or j.split}
     kept = {k: v for k, v in start.items() if k in keep_keys and v}
     free_jobs = [j for j in comp.jobs if j.key not in keep_keys and j.regions]
     placement = {k: list(v) for k, v in start.items() if v}
@@ -246,7 +248,12 @@ def solve_days(
     breaks: Breaks,
     seed: int,
 ) -> tuple[Placement | None, Breaks]:
-    """Exact sequencing of a few assistant-days with the full model on their jobs only."""
+    """Exact sequencing of a few assistant-days with the full model on their jobs only.
+
+    ``hint`` is the plan the days are taken from: a job tied by predecessors
+    stays after those it has placed outside ``jobs`` and before such successors;
+    a result that leaves it out while they stay is no result (None).
+    """
     sub_jobs: list[Job] = []
     sub_hint: Placement = {}
     for key, pieces in kept.items():
@@ -268,15 +275,31 @@ def solve_days(
                     )
                 )
                 sub_hint[k] = [p]
-    for job in jobs:
-        weight = _weight(comp, job)
-        regions = {a: [r for r in regs if (a, r.day) in chosen] for a, regs in job.regions.items()}
+    inside = {j.key for j in jobs}
+    held: list[str] = []
+    for job in topological(comp, jobs, lambda j: ()):
+        window = _order_window(comp, job, hint, inside)
+        if window is None:  # a predecessor is left out: so is this job
+            inside.discard(job.key)
+            continue
+        lo, hi, stay = window
+        if stay:
+            held.append(job.key)
+        need = job.min_chunk if job.split else job.duration
+        regions = {
+            a: [
+                Region(max(r.start, lo), min(r.end, hi), r.day)
+                for r in regs
+                if (a, r.day) in chosen and min(r.end, hi) - max(r.start, lo) >= need
+            ]
+            for a, regs in job.regions.items()
+        }
         sub_jobs.append(
             replace(
                 job,
                 regions={a: r for a, r in regions.items() if r},
                 group=None,
-                weight=weight,
+                weight=_weight(comp, job) * (_STAY if stay else 1),
                 prev=[],
             )
         )
@@ -285,7 +308,7 @@ def solve_days(
     sub = replace(comp, jobs=sub_jobs, groups={}, group_weight={})
     limits = PlanLimits(time_limit_s=0.2, workers=1, seed=seed, lns_share=0.0)
     out = solve_cpsat(sub, limits, hint=sub_hint, hint_breaks=breaks)
-    if out.placement is None:
+    if out.placement is None or not all(out.placement.get(k) for k in held):
         return None, {}
     day_breaks = {
         (a, k): v
@@ -293,6 +316,35 @@ def solve_days(
         if (a, comp.calendars[a].breaks[k].day) in chosen
     }
     return {j.key: out.placement[j.key] for j in jobs if out.placement.get(j.key)}, day_breaks
+
+
+#: weight factor of a job whose successors outside a re-solve are planned: dropping it
+#: would leave them without their predecessor, so the re-solve should keep it
+_STAY = 100
+
+
+def _order_window(
+    comp: Compiled, job: Job, placement: Placement, inside: set[str]
+) -> tuple[int, int, bool] | None:
+    """Where ``job`` may lie given its predecessors and successors in ``placement`` that
+    are not among ``inside``: (earliest start, latest end, whether successors hold it);
+    None when such a predecessor is left out."""
+    lo, hi, stay = comp.earliest, comp.horizon, False
+    for pred_id in job.preds:
+        for pred in comp.by_task.get(pred_id, []):
+            if pred.key in inside:
+                continue
+            pieces = placement.get(pred.key)
+            if not pieces:
+                return None
+            lo = max(lo, max(p.start + p.size for p in pieces))
+    for other in comp.successors.get(job.task_id, []):
+        if other.key not in inside:
+            pieces = placement.get(other.key)
+            if pieces:
+                hi = min(hi, min(p.start for p in pieces))
+                stay = True
+    return lo, hi, stay
 
 
 def finish(
@@ -303,9 +355,16 @@ def finish(
     pool: list[Job],
     seed: int,
 ) -> Decomposed:
-    """Try the left-over jobs anywhere (heaviest first), make room by ejection, polish."""
+    """Try the left-over jobs anywhere (heaviest first; those with predecessors after
+    them, in their order), make room by ejection, polish.
+
+    A left-out job has no planned successor (a plan keeps no job without its
+    predecessors), so placing it anywhere breaks no order.
+    """
     pool = sorted(pool, key=lambda j: -j.weight)
     for job in pool:
+        if job.preds:
+            continue
         if job.group is not None and in_group[job.group] >= comp.groups.get(job.group, 0):
             continue
         spot = best_spot(state, job, list(job.regions), comp.earliest)
@@ -315,6 +374,8 @@ def finish(
         placement[job.key] = spot[1]
         if job.group is not None:
             in_group[job.group] += 1
+    tied = [j for j in pool if j.preds]
+    insert_jobs(state, placement, in_group, topological(comp, tied, lambda j: (-j.weight,)))
     eject_lighter(comp, state, placement, pool, in_group)
     placement = polish_runs(comp, placement, 0.5, seed)
     return Decomposed(

@@ -212,8 +212,12 @@ class Compiled:
     def __post_init__(self) -> None:
         self._by_key = {j.key: j for j in self.jobs}
         self.by_task: dict[str, list[Job]] = defaultdict(list)
+        #: task id → the jobs that must wait for it
+        self.successors: dict[str, list[Job]] = defaultdict(list)
         for j in self.jobs:
             self.by_task[j.task_id].append(j)
+            for pred in j.preds:
+                self.successors[pred].append(j)
 
     def travel_minutes(self, a: int, src: Location | None, dst: Location | None) -> int:
         """Minutes for assistant ``a`` from ``src`` to ``dst``; 0 when either is unknown."""
