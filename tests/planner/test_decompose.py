@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import time
 
 import pytest
@@ -82,3 +83,14 @@ def test_jobs_tied_by_predecessors_are_placed_in_order_from_an_empty_start() -> 
     ends = {k: got.placement[k][-1].start + got.placement[k][-1].size for k in got.placement}
     starts = {k: got.placement[k][0].start for k in got.placement}
     assert ends["draft"] <= starts["send"] and ends["send"] <= starts["file"]
+
+
+def test_each_improvement_is_reported_as_it_is_found() -> None:
+    p = problem(*(task(f"t{i}", 30, weight=1 + i % 3) for i in range(6)), days=1)
+    comp = compile_problem(p, now=p.start)
+    seen: list[int] = []
+    got = decompose_placement(comp, {}, {}, budget=0.5, on_better=seen.append)
+    check_placement(p, comp, got)
+    assert seen, "the empty start is improved, so someone should hear of it"
+    assert all(later < earlier for earlier, later in itertools.pairwise(seen))
+    assert got.value <= seen[-1]

@@ -11,12 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from planner_builders import assistant, at, check_placement, problem, task, weekdays
 from test_properties import problems
 
-from va_engine.model import Location, PlanningProblem, TimeWindow
+from va_engine.model import Location, PlanningProblem, Task, TimeWindow
 from va_engine.planner.bound import relaxation_bound
 from va_engine.planner.lp_start import days_around, plan_visits, relaxation_plan, relaxation_start
 from va_engine.planner.schedule import compile_problem
 
 FARM = Location(name="farm", lat=52.62, lon=4.89)  # ~28 km north of the home base
+
+
+def _farm(minutes: int, *, day: int) -> Task:
+    """A visit to the farm, 49 min's drive away, between 10 and 12 on ``day``."""
+    window = TimeWindow(start=at(day, 10), end=at(day, 12))
+    return task("farm", minutes, kind="visit", location=FARM, windows=(window,))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -37,13 +43,7 @@ def test_desk_work_goes_to_the_day_it_is_given() -> None:
     p = problem(
         task("report", 90),
         task("call", 30, deadline=at(0, 12)),
-        task(
-            "farm",
-            45,
-            kind="visit",
-            location=FARM,
-            windows=(TimeWindow(start=at(2, 10), end=at(2, 12)),),
-        ),
+        _farm(45, day=2),
         days=3,
         assistants=(assistant(working_hours=weekdays(time(9), time(14))),),
     )
@@ -83,13 +83,7 @@ def test_the_lp_again_around_planned_visits_keeps_desk_work_off_their_time() -> 
     # Monday's visit and its drives (49 min each way) leave 22 min: the report goes to Tuesday
     p = problem(
         task("report", 90),
-        task(
-            "farm",
-            120,
-            kind="visit",
-            location=FARM,
-            windows=(TimeWindow(start=at(0, 10), end=at(0, 12)),),
-        ),
+        _farm(120, day=0),
         days=2,
         assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
     )

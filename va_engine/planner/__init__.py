@@ -123,7 +123,12 @@ def plan(
     )
     if big:
         better = decompose_placement(
-            comp, placement, breaks, budget=deadline - _time.time(), seed=limits.seed
+            comp,
+            placement,
+            breaks,
+            budget=deadline - _time.time(),
+            seed=limits.seed,
+            on_better=None if progress is None else lambda v: progress(float(v), None),
         )
         if better.value < value:
             placement, breaks, value = better.placement, better.breaks, better.value

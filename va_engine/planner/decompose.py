@@ -22,6 +22,7 @@ from __future__ import annotations
 import random
 import time as _time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from va_engine.planner.baseline import (
@@ -94,7 +95,13 @@ def linked_keys(comp: Compiled) -> set[str]:
 
 
 def decompose_placement(
-    comp: Compiled, start: Placement, breaks: Breaks, *, budget: float, seed: int = 0
+    comp: Compiled,
+    start: Placement,
+    breaks: Breaks,
+    *,
+    budget: float,
+    seed: int = 0,
+    on_better: Callable[[int], None] | None = None,
 ) -> Decomposed:
     """Improve ``start`` (with its ``breaks``) one or two assistant-days at a time, exactly.
 
@@ -104,7 +111,8 @@ def decompose_placement(
     variables, not tens of thousands, so a step costs milliseconds where a step
     of the full model's LNS costs half a second. Split jobs and fixed blocks
     never move; a job tied by predecessors moves only between the neighbours it
-    has outside the re-solved days (see :func:`solve_days`).
+    has outside the re-solved days (see :func:`solve_days`). ``on_better`` hears
+    each improved objective (a CLI shows it while the search runs).
     """
     deadline = _time.perf_counter() + budget
     rng = random.Random(seed)
@@ -133,6 +141,8 @@ def decompose_placement(
         if new_value < value:
             placement, breaks, value = new_placement, new_breaks, new_value
             stale = 0
+            if on_better is not None:
+                on_better(value)
         else:
             stale += 1
     state, placement, in_group = rebuild(comp, kept, placement, breaks)
