@@ -75,6 +75,26 @@ def test_a_day_visiting_two_neighbouring_farms_costs_the_whole_round() -> None:
     assert _bound(p) == result.objective
 
 
+def test_a_day_with_a_stop_next_door_still_drives_out_to_the_far_farms() -> None:
+    # home -> baker (1 km) -> two farms 28 km out -> home. A circulation may pay the
+    # baker's 2-cycle and a 2-cycle between the farms and never leave home's
+    # neighbourhood; a route must enter the pair of farms from outside
+    baker = Location(name="baker", lat=52.38, lon=4.89)
+    neighbour = Location(name="farm 2", lat=52.625, lon=4.89)
+    p = problem(
+        task("bread", 30, kind="visit", location=baker),
+        task("milk", 30, kind="visit", location=FAR),
+        task("shoe", 30, kind="visit", location=neighbour),
+        days=1,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    drive = sum(b.travel_before_minutes for b in result.blocks)
+    assert drive > 60  # out to the farms; the return is counted in the objective
+    bound = _bound(p)
+    assert result.objective - bound <= 4 * 5  # at most a few minutes of driving apart
+    assert bound <= result.objective
+
+
 def test_tardiness_forced_by_capacity_enters_the_bound() -> None:
     # two 90-min tasks due 10:30 in a 9–12 day: one of them ends at 12:00 at best
     p = problem(

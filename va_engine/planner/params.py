@@ -65,7 +65,7 @@ class PlanLimits:
     log_search: bool = False
     energy_cuts: bool = True
     relaxation: bool | None = None
-    relaxation_share: float = 0.3
+    relaxation_share: float = 0.4
 
     @property
     def improve_seconds(self) -> float:
