@@ -97,27 +97,32 @@ def plan(
         # local search (300-task week: 6.25e7 → 4.1e7 in 10 s; the local search:
         # 6.25e7 → 6.25e7 in 9 s)
         improve = GREEDY_SHARE_BIG * limits.time_limit_s
-    side: Callable[[], _Side | None] = lambda: None  # noqa: E731
     deadline = _time.time() + RESOLVES_UNTIL * limits.time_limit_s
     lp_seconds = limits.relaxation_share * limits.time_limit_s
-    if big and limits.relaxation is not False and limits.workers >= 2:
-        # the second core: the relaxation, then a start plan from its days, improved
-        # by the re-solves while this process improves the greedy's plan
-        side = run_aside(
-            partial(
-                relaxation_plan,
-                comp,
-                lp_seconds=lp_seconds,
-                visit_seconds=VISITS_SHARE * limits.time_limit_s,
-                deadline=deadline,
-                seed=limits.seed,
-            ),
-            instead=lambda: (relaxation_bound(comp, time_limit_s=lp_seconds), None),
-            give_up=deadline + 15.0,  # spawning and imports: a few seconds
-        )
-    elif limits.relaxation or (limits.relaxation is None and big):
-        relaxation = relaxation_bound(comp, time_limit_s=lp_seconds)
-        side = lambda: (relaxation, None)  # noqa: E731
+
+    def bound_only() -> _Side:
+        return relaxation_bound(comp, time_limit_s=lp_seconds), None
+
+    side: Callable[[], _Side | None] = lambda: None  # noqa: E731
+    if limits.relaxation or (limits.relaxation is None and big):
+        if big and limits.workers >= 2:
+            # the second core: the relaxation, then a start plan from its days, improved
+            # by the re-solves while this process improves the greedy's plan
+            side = run_aside(
+                partial(
+                    relaxation_plan,
+                    comp,
+                    lp_seconds=lp_seconds,
+                    visit_seconds=VISITS_SHARE * limits.time_limit_s,
+                    deadline=deadline,
+                    seed=limits.seed,
+                ),
+                instead=bound_only,
+                give_up=deadline + 15.0,  # spawning and imports: a few seconds
+            )
+        else:
+            here = bound_only()
+            side = lambda: here  # noqa: E731
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )

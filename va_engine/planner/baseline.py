@@ -368,7 +368,7 @@ def eject_lighter(
     in_group: dict[str, int],
 ) -> None:
     """Make room for left-out jobs by moving lighter desk jobs (one, or a whole region) away."""
-    linked = {p for j in comp.jobs for p in j.preds} | {j.task_id for j in comp.jobs if j.preds}
+    linked = comp.linked_tasks
 
     def movable(j: Job) -> bool:
         return (
@@ -562,7 +562,7 @@ def _runs(comp: Compiled, placement: Placement) -> list[tuple[int, int, list[Job
     no visit, and it has no predecessor or successor: then any order of the run's
     jobs is feasible and changes nothing outside the run.
     """
-    linked = {p for j in comp.jobs for p in j.preds} | {j.task_id for j in comp.jobs if j.preds}
+    linked = comp.linked_tasks
     by_assistant: dict[int, list[tuple[int, Job]]] = defaultdict(list)
     for job in comp.jobs:
         pieces = placement.get(job.key) or []

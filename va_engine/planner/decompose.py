@@ -50,7 +50,6 @@ __all__ = [
     "Decomposed",
     "decompose_placement",
     "finish",
-    "linked_keys",
     "rebuild",
     "solve_days",
 ]
@@ -86,12 +85,6 @@ def _day_regions(job: Job) -> dict[Slot, list[Region]]:
             if r.end - r.start >= job.duration:
                 out[(a, r.day)].append(r)
     return out
-
-
-def linked_keys(comp: Compiled) -> set[str]:
-    """Jobs tied by a predecessor, on either side: a day-sized re-solve cannot see the other."""
-    tasks = {p for j in comp.jobs for p in j.preds} | {j.task_id for j in comp.jobs if j.preds}
-    return {j.key for j in comp.jobs if j.task_id in tasks}
 
 
 def decompose_placement(

@@ -41,7 +41,6 @@ from va_engine.planner.decompose import (
     Decomposed,
     decompose_placement,
     finish,
-    linked_keys,
     rebuild,
     solve_days,
 )
@@ -52,6 +51,7 @@ from va_engine.planner.schedule import (
     Placement,
     Region,
     solve_cpsat,
+    subtract,
     visits_by_day,
 )
 
@@ -115,18 +115,11 @@ def days_around(
 
 def _without(segments: list[Region], taken: list[tuple[int, int]]) -> list[Region]:
     """``segments`` less the ``taken`` intervals (each piece keeps its segment's day)."""
-    out: list[Region] = []
-    for seg in segments:
-        lo = seg.start
-        for s, e in sorted(taken):
-            if e <= lo or s >= seg.end:
-                continue
-            if s > lo:
-                out.append(Region(lo, s, seg.day))
-            lo = max(lo, e)
-        if lo < seg.end:
-            out.append(Region(lo, seg.end, seg.day))
-    return out
+    return [
+        Region(s, e, seg.day)
+        for seg in segments
+        for s, e in subtract([(seg.start, seg.end)], taken)
+    ]
 
 
 def plan_visits(
@@ -142,12 +135,12 @@ def plan_visits(
     it: planned alone, visits would otherwise crowd the days of whoever lives
     nearest, and the desk work the LP put there would no longer fit.
     """
-    linked = linked_keys(comp)  # their predecessors are not in this model: placed later
     jobs = []
     for job in comp.jobs:
         if job.fixed:
             jobs.append(job)
-        elif job.location is not None and job.key not in linked:
+        elif job.location is not None and job.task_id not in comp.linked_tasks:
+            # (a tied visit's predecessors are not in this model: it is placed later)
             jobs.append(_on_days(job, set(days.get(job.key, {}))))
     alone = replace(comp, jobs=jobs, groups={}, group_weight={})
     hint, hint_breaks, _ = greedy_placement(
@@ -183,7 +176,6 @@ def relaxation_start(
     ``visits`` stay as they are; every job keeps its own regions (the days only
     choose where the exact day solves try it first).
     """
-    linked = linked_keys(comp)
     kept = {k: v for k, v in visits.items() if v}
     by_day: dict[Slot, list[Job]] = defaultdict(list)
     rest: list[Job] = []
@@ -191,7 +183,7 @@ def relaxation_start(
         if job.key in kept or job.fixed or not job.regions:
             continue
         share = days.get(job.key)
-        if job.location is not None or job.key in linked or not share:
+        if job.location is not None or job.task_id in comp.linked_tasks or not share:
             rest.append(job)
         else:
             by_day[max(share, key=lambda slot: share[slot])].append(job)

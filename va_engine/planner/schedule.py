@@ -218,6 +218,10 @@ class Compiled:
             self.by_task[j.task_id].append(j)
             for pred in j.preds:
                 self.successors[pred].append(j)
+        #: tasks tied by predecessors, on either side
+        self.linked_tasks: set[str] = set(self.successors) | {
+            j.task_id for j in self.jobs if j.preds
+        }
 
     def travel_minutes(self, a: int, src: Location | None, dst: Location | None) -> int:
         """Minutes for assistant ``a`` from ``src`` to ``dst``; 0 when either is unknown."""
@@ -261,7 +265,8 @@ def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
     return out
 
 
-def _subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
+    """``a`` (sorted, disjoint) less every interval of ``b``."""
     out: list[Interval] = []
     b = _merge(b)
     for s, e in a:
@@ -306,12 +311,12 @@ def _calendar(
     else:
         days = [(0, horizon)]
         work = [(0, horizon)]
-    free = _subtract(work, busy)
+    free = subtract(work, busy)
     segments: list[Region] = []
     for di, (dlo, dhi) in enumerate(days):
         for s, e in _intersect(free, [(dlo, dhi)]):
             segments.append(Region(s, e, di))
-    blocked = _subtract([(0, horizon)], [(r.start, r.end) for r in segments])
+    blocked = subtract([(0, horizon)], [(r.start, r.end) for r in segments])
     breaks: list[BreakSlot] = []
     if assistant.working_hours:
         for di, d in enumerate(_local_days(problem, tz)):
@@ -492,7 +497,7 @@ def placeable_regions(
             return allowed, {}, Blocker(stage, need, _longest(allowed), before)
     if blocked:
         before = tuple(allowed)
-        allowed = _subtract(allowed, blocked)
+        allowed = subtract(allowed, blocked)
         if _longest(allowed) < need:
             return allowed, {}, Blocker("client_busy", need, _longest(allowed), before)
     regions = {a: _regions(allowed, calendars[a], need) for a in eligible}
