@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from planner_builders import AMS, HOME, assistant, at, checked, problem, task, weekdays
 from test_properties import PLACES, problems
 
-from va_engine.model import Location, PlanningProblem, PlanStatus
+from va_engine.model import Location, PlanningProblem, PlanStatus, TimeWindow
 from va_engine.planner import PlanLimits, greedy_plan, plan
 from va_engine.planner.bound import relaxation_bound
 from va_engine.planner.schedule import compile_problem
@@ -132,3 +132,31 @@ def test_plan_reports_the_stronger_bound() -> None:
     with_lp = plan(p, PlanLimits(time_limit_s=1.0, relaxation=True), now=p.start)
     assert with_lp.bound is not None
     assert without.bound is None or with_lp.bound >= without.bound
+
+
+def test_a_successor_is_not_kept_without_its_predecessor() -> None:
+    # one hour of room: every plan keeps the 1-weight predecessor alone (5 left out)
+    # or nothing; an LP blind to the order keeps the 5-weight successor and pays 1
+    p = problem(
+        task("draft", 60, weight=1),
+        task("send", 60, weight=5, predecessors=("draft",)),
+        days=1,
+        assistants=(assistant(working_hours=weekdays(time(9), time(10))),),
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert result.objective == 5_000_000
+    # halves of both are all an LP that knows the order can keep
+    assert 3_000_000 <= _bound(p) <= result.objective
+
+
+def test_a_successor_runs_after_its_predecessor_in_the_bound_too() -> None:
+    # the successor is due at 12:00 but its predecessor can only run from 13:00
+    p = problem(
+        task("draft", 60, windows=(TimeWindow(start=at(0, 13), end=at(0, 17)),)),
+        task("send", 30, deadline=at(0, 12), predecessors=("draft",)),
+        days=1,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert [u.task_id for u in result.unplanned] == []
+    assert result.late and result.late[0].minutes_late >= 90
+    assert 0 < _bound(p) <= result.objective

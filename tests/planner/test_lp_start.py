@@ -60,6 +60,38 @@ def test_desk_work_goes_to_the_day_it_is_given() -> None:
     assert at(2, 10) <= comp.moment(visit.start) and comp.moment(visit.start + 45) <= at(2, 12)
 
 
+def test_tasks_tied_by_predecessors_go_to_their_given_days_in_order() -> None:
+    # tied tasks used to wait for the insertion at the end, which takes the first free time
+    p = problem(
+        task("draft", 60),
+        task("review", 60, predecessors=("draft",)),
+        task("send", 60, predecessors=("review",)),
+        days=3,
+        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
+    )
+    comp = compile_problem(p, now=p.start)
+    days = {"draft": {(0, 1): 60.0}, "review": {(0, 1): 60.0}, "send": {(0, 2): 60.0}}
+    got = relaxation_start(comp, days, {}, {})
+    check_placement(p, comp, got)  # checks the order too
+    assert got.unplaced == []
+    day_of = comp.calendars[0].day_of
+    assert [day_of(got.placement[k][0].start) for k in ("draft", "review", "send")] == [1, 1, 2]
+
+
+def test_a_successor_given_a_day_before_its_predecessor_still_comes_after_it() -> None:
+    p = problem(
+        task("draft", 120),
+        task("send", 120, predecessors=("draft",)),
+        days=2,
+        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
+    )
+    comp = compile_problem(p, now=p.start)
+    days = {"draft": {(0, 1): 120.0}, "send": {(0, 0): 120.0}}
+    got = relaxation_start(comp, days, {}, {})
+    check_placement(p, comp, got)  # checks the order
+    assert got.unplaced == []
+
+
 def test_the_second_core_gives_a_bound_and_a_valid_plan() -> None:
     p = problem(
         *(
