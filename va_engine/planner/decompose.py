@@ -173,7 +173,8 @@ def _improve_days(
         elif where is None and day_slots[job.key] & chosen:
             out.append(job)
     rng.shuffle(out)
-    out.sort(key=lambda j: -_weight(comp, j))
+    # densest first: a day that drops one long light job can take two short ones
+    out.sort(key=lambda j: -_weight(comp, j) / j.duration)
     extra: list[Job] = []
     for job in out:
         if job.group is not None:
