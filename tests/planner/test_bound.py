@@ -160,3 +160,18 @@ def test_a_successor_runs_after_its_predecessor_in_the_bound_too() -> None:
     assert [u.task_id for u in result.unplanned] == []
     assert result.late and result.late[0].minutes_late >= 90
     assert 0 < _bound(p) <= result.objective
+
+
+def test_visits_spread_thinly_over_days_still_pay_for_the_drives_out() -> None:
+    # four 45-min visits at one farm, each Monday or Wednesday 10-12: a day holds two,
+    # so every plan drives out twice; half of each visit on each day used to cost one
+    windows = tuple(TimeWindow(start=at(day, 10), end=at(day, 12)) for day in (0, 2))
+    p = problem(
+        *(task(f"shoe{i}", 45, kind="visit", location=FAR, windows=windows) for i in range(4)),
+        days=3,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert result.unplanned == ()
+    assert len({b.start.date() for b in result.blocks}) == 2
+    # the LP can still keep two thirds of each visit on one day: 1.5 drives out of 2
+    assert 0.7 * result.objective <= _bound(p) <= result.objective

@@ -344,6 +344,7 @@ def _day_drives(
             places[place] = job.location
             at[place] = solver.NumVar(0, 1, "")
         solver.Add(at[place] >= solver.Sum(spent[job.key]) / job.duration)
+    _crowded_places(solver, slot, visits, spent, at)
     used = solver.NumVar(0, 1, "")
     for there in at.values():
         solver.Add(used >= there)
@@ -375,6 +376,47 @@ def _day_drives(
             for subset in itertools.combinations(range(1, len(nodes)), size):
                 _forbid_subtour(solver, route, set(subset))
     return route
+
+
+def _crowded_places(
+    solver: pywraplp.Solver,
+    slot: Slot,
+    visits: list[tuple[Job, Expr]],
+    spent: dict[str, list[Expr]],
+    at: dict[LocKey, pywraplp.Variable],
+) -> None:
+    """A day that visits a place does at most its windows' length of visits there.
+
+    Otherwise the LP spreads a client's visits thinly over many days, each day
+    holding a little of every visit, and pays a fraction of one drive out per day
+    (four 45-min visits in a 2-h window: half of each on two days is one drive;
+    a plan needs two). Valid: every visit there that day lies in the union of its
+    regions that day, so their minutes never exceed its length when the place is
+    visited and are 0 when it is not.
+    """
+    a, d = slot
+    by_place: dict[LocKey, list[Job]] = defaultdict(list)
+    for job in {j.key: j for j, _ in visits}.values():
+        assert job.location is not None
+        by_place[location_key(job.location)].append(job)
+    for place, jobs in by_place.items():
+        need = sum(j.duration for j in jobs)
+        room = _union_length(
+            [(r.start, r.end) for j in jobs for r in j.regions.get(a, []) if r.day == d]
+        )
+        if 0 < room < need:
+            solver.Add(room * at[place] >= solver.Sum([x for j in jobs for x in spent[j.key]]))
+
+
+def _union_length(spans: list[tuple[int, int]]) -> int:
+    """Minutes covered by ``spans`` (overlaps counted once)."""
+    total, reach = 0, -math.inf
+    for s, e in sorted(spans):
+        lo = max(s, reach)
+        if e > lo:
+            total += int(e - lo)
+            reach = e
+    return total
 
 
 @dataclass(frozen=True)
