@@ -18,8 +18,10 @@ one piece also at its region's start plus its duration or later), and a job
 whose minutes have mean time ``M`` ends at ``M + (d + 1) / 2`` or later (the
 mean-busy-time bound, valid since no job runs faster than one minute a minute).
 The first is strong when a bucket lies wholly past the deadline, the second
-when capacity pushes work past it. Predecessors, chunk costs, moves and the
-order of visits are left out: dropping a non-negative term or a constraint
+when capacity pushes work past it. A successor is kept only with its
+predecessors and lies after them (by bucket means), and a day that visits a
+place does at most its windows' length of visits there. Chunk costs, moves and
+the order of visits are left out: dropping a non-negative term or a constraint
 keeps the bound valid.
 
 Every plan leaves out a whole number of units of work, so the LP is solved
