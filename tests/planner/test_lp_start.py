@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from planner_builders import assistant, at, check_placement, problem, task, weekdays
 from test_properties import problems
 
-from va_engine.model import Location, PlanningProblem, Task, TimeWindow
+from va_engine.model import Location, Plan, PlannedBlock, PlanningProblem, Task, TimeWindow
 from va_engine.planner.bound import relaxation_bound
 from va_engine.planner.lp_start import days_around, plan_visits, relaxation_plan, relaxation_start
 from va_engine.planner.schedule import compile_problem
@@ -76,6 +76,25 @@ def test_tasks_tied_by_predecessors_go_to_their_given_days_in_order() -> None:
     assert got.unplaced == []
     day_of = comp.calendars[0].day_of
     assert [day_of(got.placement[k][0].start) for k in ("draft", "review", "send")] == [1, 1, 2]
+
+
+def test_a_task_after_a_frozen_block_goes_to_its_given_day() -> None:
+    # "draft" was done Monday 9-10 and is frozen; "send" waits for it
+    p = problem(
+        task("draft", 60),
+        task("send", 60, predecessors=("draft",)),
+        days=3,
+        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
+    )
+    done = PlannedBlock(task_id="draft", assistant_id="ann", start=at(0, 9), end=at(0, 10))
+    previous = Plan(start=p.start, end=p.end, blocks=(done,))
+    comp = compile_problem(p, now=p.start, previous=previous, frozen_until=at(0, 11))
+    days = {"send": {(0, 1): 60.0}}
+    visits, breaks = plan_visits(comp, days, seconds=0.5)
+    got = relaxation_start(comp, days, visits, breaks)
+    check_placement(p, comp, got)
+    assert got.unplaced == []
+    assert comp.calendars[0].day_of(got.placement["send"][0].start) == 1
 
 
 def test_a_successor_given_a_day_before_its_predecessor_still_comes_after_it() -> None:

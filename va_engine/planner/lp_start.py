@@ -193,7 +193,9 @@ def relaxation_start(
     # day by day, so a job tied by predecessors sees those already placed before it
     # (one whose predecessor lies on a later day waits for the insertion at the end)
     for slot, jobs in sorted(by_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        got, got_breaks = solve_days(comp, {slot}, jobs, kept, placed, visit_breaks, seed)
+        got, got_breaks = solve_days(
+            comp, {slot}, jobs, kept, {**kept, **placed}, visit_breaks, seed
+        )
         got = got or {}
         placed.update(got)
         breaks.update(got_breaks)
