@@ -44,7 +44,7 @@ from typing import Any
 from ortools.linear_solver import pywraplp
 
 from va_engine.model import Location
-from va_engine.planner.schedule import Compiled, Job, LocKey, location_key
+from va_engine.planner.schedule import Compiled, Job, LocKey, location_key, merge
 
 __all__ = ["RelaxationBound", "relaxation_bound"]
 
@@ -264,14 +264,14 @@ def _keep_predecessors(
     successor's minutes lie in buckets ending after the predecessor's end, and
     the predecessor's in buckets starting before it, so the successor's mean
     bucket end is past the predecessor's mean bucket start; with the successor
-    left out the row asks nothing (``horizon``). It keeps the LP's days, which
-    guide the start plan, in the order the tasks must run.
+    left out the row asks nothing (no bucket starts after the horizon). It keeps
+    the LP's days, which guide the start plan, in the order the tasks must run.
     """
-    horizon = max((b.end for xs in spread.values() for _, b in xs), default=0)
     for job in comp.jobs:
         y = presence.get(job.key)
-        if y is None:
+        if y is None or not job.preds:
             continue
+        after = solver.Sum([b.end / job.duration * x for x, b in spread[job.key]])
         for pred_id in job.preds:
             for pred in comp.by_task.get(pred_id, []):
                 if pred.fixed:
@@ -280,9 +280,8 @@ def _keep_predecessors(
                     y.SetUb(0)
                     continue
                 solver.Add(y <= presence[pred.key])
-                after = solver.Sum([b.end / job.duration * x for x, b in spread[job.key]])
                 before = solver.Sum([b.start / pred.duration * x for x, b in spread[pred.key]])
-                solver.Add(after - before >= -horizon * (presence[pred.key] - y))
+                solver.Add(after - before >= -comp.horizon * (presence[pred.key] - y))
 
 
 def _kept_days(
@@ -327,10 +326,12 @@ def _day_drives(
     A day's route leaves home and comes back, so in every plan each visited place
     is entered at least once and left as often as entered, and so is home when
     anything is visited. Any such route is a circulation with those degrees, so
-    the cheapest circulation (fractional, sub-tours allowed: the assignment
-    relaxation of the route) bounds the day's drive from below. Visits at one
-    address are one place: no drive between them. ``at[p]`` is the share of the
-    day that visits place ``p``.
+    the cheapest circulation (fractional: the assignment relaxation of the route)
+    bounds the day's drive from below; a route also enters every set of places
+    it visits from outside, so sub-tours among small sets are cut off here and
+    larger ones after each solve (:func:`_subtours`). Visits at one address are
+    one place: no drive between them. ``at[p]`` is the share of the day that
+    visits place ``p``.
     """
     a = slot[0]
     home = comp.calendars[a].assistant.home
@@ -339,14 +340,15 @@ def _day_drives(
         spent[job.key].append(x)
     places: dict[LocKey, Location] = {}
     at: dict[LocKey, pywraplp.Variable] = {}
-    for job in {j.key: j for j, _ in visits}.values():
+    jobs = list({j.key: j for j, _ in visits}.values())
+    for job in jobs:
         assert job.location is not None
         place = location_key(job.location)
         if place not in at:
             places[place] = job.location
             at[place] = solver.NumVar(0, 1, "")
         solver.Add(at[place] >= solver.Sum(spent[job.key]) / job.duration)
-    _crowded_places(solver, slot, visits, spent, at)
+    _crowded_places(solver, slot, jobs, spent, at)
     used = solver.NumVar(0, 1, "")
     for there in at.values():
         solver.Add(used >= there)
@@ -383,7 +385,7 @@ def _day_drives(
 def _crowded_places(
     solver: pywraplp.Solver,
     slot: Slot,
-    visits: list[tuple[Job, Expr]],
+    jobs: list[Job],
     spent: dict[str, list[Expr]],
     at: dict[LocKey, pywraplp.Variable],
 ) -> None:
@@ -398,27 +400,15 @@ def _crowded_places(
     """
     a, d = slot
     by_place: dict[LocKey, list[Job]] = defaultdict(list)
-    for job in {j.key: j for j, _ in visits}.values():
+    for job in jobs:
         assert job.location is not None
         by_place[location_key(job.location)].append(job)
-    for place, jobs in by_place.items():
-        need = sum(j.duration for j in jobs)
-        room = _union_length(
-            [(r.start, r.end) for j in jobs for r in j.regions.get(a, []) if r.day == d]
-        )
+    for place, here in by_place.items():
+        need = sum(j.duration for j in here)
+        spans = merge((r.start, r.end) for j in here for r in j.regions.get(a, []) if r.day == d)
+        room = sum(e - s for s, e in spans)
         if 0 < room < need:
-            solver.Add(room * at[place] >= solver.Sum([x for j in jobs for x in spent[j.key]]))
-
-
-def _union_length(spans: list[tuple[int, int]]) -> int:
-    """Minutes covered by ``spans`` (overlaps counted once)."""
-    total, reach = 0, -math.inf
-    for s, e in sorted(spans):
-        lo = max(s, reach)
-        if e > lo:
-            total += int(e - lo)
-            reach = e
-    return total
+            solver.Add(room * at[place] >= solver.Sum([x for j in here for x in spent[j.key]]))
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,8 @@ def minutes_between(a: datetime, b: datetime) -> int:
     return int((b.astimezone(UTC) - a.astimezone(UTC)).total_seconds() // 60)
 
 
-def _merge(intervals: Iterable[Interval]) -> list[Interval]:
+def merge(intervals: Iterable[Interval]) -> list[Interval]:
+    """``intervals`` as sorted disjoint intervals (overlapping or touching ones joined)."""
     out: list[Interval] = []
     for s, e in sorted(i for i in intervals if i[1] > i[0]):
         if out and s <= out[-1][1]:
@@ -268,7 +269,7 @@ def _intersect(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
 def subtract(a: Sequence[Interval], b: Sequence[Interval]) -> list[Interval]:
     """``a`` (sorted, disjoint) less every interval of ``b``."""
     out: list[Interval] = []
-    b = _merge(b)
+    b = merge(b)
     for s, e in a:
         cur = s
         for bs, be in b:
@@ -304,7 +305,7 @@ def _calendar(
             hi = m(datetime.combine(d + timedelta(days=1), time(0), tzinfo=tz))
             if lo < hi:
                 days.append((lo, hi))
-        work = _merge(
+        work = merge(
             (m(w.start), m(w.end))
             for w in expand_windows(assistant.working_hours, problem.start, problem.end, tz)
         )
@@ -441,7 +442,7 @@ def _travel_floor(
         legs = [tt(home, loc)]
         legs += [tt(locs[u], loc) for u in range(n) if u != v]
         into[location_key(loc)] = 0 if count > 1 else min(legs)
-    stretches = _merge((r.start, r.end) for r in cal.segments)
+    stretches = merge((r.start, r.end) for r in cal.segments)
     day_span: dict[int, Interval] = {}
     for seg in cal.segments:
         i = max(0, bisect.bisect_right([s for s, _ in stretches], seg.start) - 1)
@@ -492,7 +493,7 @@ def placeable_regions(
         if spans is None:
             continue
         before = tuple(allowed)
-        allowed = _intersect(allowed, _merge(spans))
+        allowed = _intersect(allowed, merge(spans))
         if _longest(allowed) < need:
             return allowed, {}, Blocker(stage, need, _longest(allowed), before)
     if blocked:
@@ -623,13 +624,13 @@ def compile_problem(
         if kind not in CLIENT_FACING_KINDS:
             return None, []
         client = problem.client(client_id)
-        blocked = _merge((m(b.start), m(b.end)) for b in client_busy(problem, client_id))
+        blocked = merge((m(b.start), m(b.end)) for b in client_busy(problem, client_id))
         if client is None or not client.agreement.reachability:
             return None, blocked
         windows = expand_windows(
             client.agreement.reachability, problem.start, problem.end, client.tz
         )
-        return _merge((m(w.start), m(w.end)) for w in windows), blocked
+        return merge((m(w.start), m(w.end)) for w in windows), blocked
 
     for task in problem.tasks:
         done = frozen_done.get(task.id, 0)
@@ -714,7 +715,7 @@ def compile_problem(
             else:
                 occ = [(dlo, dhi)]
             allowed, regions, blocker = placeable_regions(
-                _intersect(_merge(occ), [(max(earliest, 0), horizon)]),
+                _intersect(merge(occ), [(max(earliest, 0), horizon)]),
                 [("reachability", habit_reach)],
                 blocked,
                 calendars,
