@@ -25,6 +25,13 @@ def _farm(minutes: int, *, day: int) -> Task:
     return task("farm", minutes, kind="visit", location=FARM, windows=(window,))
 
 
+def _mornings(*tasks: Task, days: int) -> PlanningProblem:
+    """One assistant who works 9-13: a day holds four hours."""
+    return problem(
+        *tasks, days=days, assistants=(assistant(working_hours=weekdays(time(9), time(13))),)
+    )
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_start_from_the_relaxation_is_valid(p: PlanningProblem) -> None:
@@ -62,12 +69,11 @@ def test_desk_work_goes_to_the_day_it_is_given() -> None:
 
 def test_tasks_tied_by_predecessors_go_to_their_given_days_in_order() -> None:
     # tied tasks used to wait for the insertion at the end, which takes the first free time
-    p = problem(
+    p = _mornings(
         task("draft", 60),
         task("review", 60, predecessors=("draft",)),
         task("send", 60, predecessors=("review",)),
         days=3,
-        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
     )
     comp = compile_problem(p, now=p.start)
     days = {"draft": {(0, 1): 60.0}, "review": {(0, 1): 60.0}, "send": {(0, 2): 60.0}}
@@ -80,12 +86,7 @@ def test_tasks_tied_by_predecessors_go_to_their_given_days_in_order() -> None:
 
 def test_a_task_after_a_frozen_block_goes_to_its_given_day() -> None:
     # "draft" was done Monday 9-10 and is frozen; "send" waits for it
-    p = problem(
-        task("draft", 60),
-        task("send", 60, predecessors=("draft",)),
-        days=3,
-        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
-    )
+    p = _mornings(task("draft", 60), task("send", 60, predecessors=("draft",)), days=3)
     done = PlannedBlock(task_id="draft", assistant_id="ann", start=at(0, 9), end=at(0, 10))
     previous = Plan(start=p.start, end=p.end, blocks=(done,))
     comp = compile_problem(p, now=p.start, previous=previous, frozen_until=at(0, 11))
@@ -98,12 +99,7 @@ def test_a_task_after_a_frozen_block_goes_to_its_given_day() -> None:
 
 
 def test_a_successor_given_a_day_before_its_predecessor_still_comes_after_it() -> None:
-    p = problem(
-        task("draft", 120),
-        task("send", 120, predecessors=("draft",)),
-        days=2,
-        assistants=(assistant(working_hours=weekdays(time(9), time(13))),),
-    )
+    p = _mornings(task("draft", 120), task("send", 120, predecessors=("draft",)), days=2)
     comp = compile_problem(p, now=p.start)
     days = {"draft": {(0, 1): 120.0}, "send": {(0, 0): 120.0}}
     got = relaxation_start(comp, days, {}, {})
