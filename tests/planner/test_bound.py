@@ -11,7 +11,7 @@ from test_properties import PLACES, problems
 from va_engine.model import Location, PlanningProblem, PlanStatus, TimeWindow
 from va_engine.planner import PlanLimits, greedy_plan, plan
 from va_engine.planner.bound import relaxation_bound
-from va_engine.planner.schedule import compile_problem
+from va_engine.planner.schedule import compile_problem, solve_cpsat
 
 EXACT = PlanLimits(time_limit_s=5.0, improve_s=0.1, relaxation=False)
 FAR = Location(name="farm", lat=52.62, lon=4.89)  # ~28 km north of HOME
@@ -175,3 +175,47 @@ def test_visits_spread_thinly_over_days_still_pay_for_the_drives_out() -> None:
     assert len({b.start.date() for b in result.blocks}) == 2
     # the LP can still keep two thirds of each visit on one day: 1.5 drives out of 2
     assert 0.7 * result.objective <= _bound(p) <= result.objective
+
+
+def test_drives_home_take_time_in_the_afternoon_they_follow() -> None:
+    # three 1-h visits at the farm in its 13-17 window and a report due in the last
+    # half hour: the drive home must lie after the first visit, where the afternoon is
+    # full, so one visit cannot be done. The LP used to drive home in the morning
+    afternoon = (TimeWindow(start=at(0, 13), end=at(0, 17)),)
+    p = problem(
+        *(task(f"shoe{i}", 60, kind="visit", location=FAR, windows=afternoon) for i in range(3)),
+        task("report", 30, windows=(TimeWindow(start=at(0, 16, 30), end=at(0, 17)),), weight=5),
+        days=1,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert [u.task_id for u in result.unplanned] != []
+    assert 1_000_000 <= _bound(p) <= result.objective
+
+
+def test_a_plan_that_meets_the_relaxation_is_returned_at_once() -> None:
+    # 180 min of room, three 100-min tasks: the greedy's plan leaves one out, and so
+    # must every plan; the relaxation proves it, so CP-SAT is not asked
+    p = problem(
+        *(task(f"t{i}", 100) for i in range(3)),
+        days=1,
+        assistants=(assistant(working_hours=weekdays(time(9), time(12))),),
+    )
+    result = checked(p, plan(p, PlanLimits(time_limit_s=30.0), now=p.start))
+    assert (result.solver, result.status) == ("greedy", PlanStatus.OPTIMAL)
+    assert result.objective == result.bound == 2_000_000
+
+
+def test_cp_sat_holds_a_bound_proven_elsewhere() -> None:
+    # the same week: 2 000 000 is the optimum, so a claimed bound one above it hides
+    # every optimal plan, and the optimum itself lets CP-SAT prove optimality
+    p = problem(
+        *(task(f"t{i}", 100) for i in range(3)),
+        days=1,
+        assistants=(assistant(working_hours=weekdays(time(9), time(12))),),
+    )
+    comp = compile_problem(p, now=p.start)
+    limits = PlanLimits(time_limit_s=5.0)
+    hidden = solve_cpsat(comp, limits, known_bound=2_000_001)
+    assert hidden.objective is not None and hidden.objective >= 2_000_001
+    met = solve_cpsat(comp, limits, known_bound=2_000_000)
+    assert (met.objective, met.status) == (2_000_000, PlanStatus.OPTIMAL)

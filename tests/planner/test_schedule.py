@@ -41,7 +41,10 @@ def test_every_task_planned_in_working_hours_and_optimal_reported(
     assert {b.task_id for b in result.blocks} == {t.id for t in p.tasks}
     assert result.status in (PlanStatus.OPTIMAL, PlanStatus.FEASIBLE)
     assert result.bound is not None and result.bound <= result.objective + 1e-6
-    assert result.solver == "cp-sat"
+    # the greedy plan is returned as it is only when the relaxation proves it optimal
+    assert result.solver == "cp-sat" or (
+        result.status is PlanStatus.OPTIMAL and result.objective <= result.bound
+    )
 
 
 def test_objective_is_the_model_value_of_the_returned_plan() -> None:

@@ -5,9 +5,10 @@ out, no I/O and no clock (``now`` is passed in). It compiles the problem to
 minutes, builds a greedy plan (polished by a short local search; on big weeks
 by exact re-solves of a few assistant-days at a time, see
 :mod:`~va_engine.planner.decompose`), hands it to CP-SAT as a hint, and returns
-the best plan found with its bound and status. On big weeks the bound also
-comes from a time-indexed linear relaxation (:mod:`~va_engine.planner.bound`),
-far stronger there than CP-SAT's own, and the relaxation's days give a second
+the best plan found with its bound and status. The bound also comes from a
+time-indexed linear relaxation (:mod:`~va_engine.planner.bound`), far stronger
+than CP-SAT's own once visits or many tasks compete for the week; CP-SAT stops as
+soon as a plan meets it. On big weeks the relaxation's days also give a second
 start plan (:mod:`~va_engine.planner.lp_start`); the re-solves improve both at
 once, one on each core.
 If CP-SAT finds nothing in time the greedy plan is returned, so a plan is
@@ -104,7 +105,7 @@ def plan(
         return relaxation_bound(comp, time_limit_s=lp_seconds), None
 
     side: Callable[[], _Side | None] = lambda: None  # noqa: E731
-    if limits.relaxation or (limits.relaxation is None and big):
+    if limits.relaxation is not False:
         if big and limits.workers >= 2:
             # the second core: the relaxation, then a start plan from its days, improved
             # by the re-solves while this process improves the greedy's plan
@@ -142,7 +143,18 @@ def plan(
     if got is not None and got[1] is not None and got[1].value < value:
         placement, breaks, value = got[1].placement, got[1].breaks, got[1].value
     if progress is not None:
-        progress(float(value), None)
+        progress(float(value), relaxed_bound)
+    if relaxed_bound is not None and value <= relaxed_bound:
+        # the relaxation meets the plan already: nothing better exists, CP-SAT can rest
+        return assemble_plan(
+            comp,
+            placement,
+            status=PlanStatus.OPTIMAL,
+            solver="greedy",
+            objective=float(value),
+            bound=relaxed_bound,
+            seconds=_time.perf_counter() - started,
+        )
     remaining = limits.time_limit_s - (_time.perf_counter() - started)
     outcome = solve_cpsat(
         comp,
@@ -150,6 +162,7 @@ def plan(
         hint=placement if limits.use_greedy_hint else None,
         hint_breaks=breaks if limits.use_greedy_hint else None,
         progress=progress,
+        known_bound=relaxed_bound,
     )
     seconds = _time.perf_counter() - started
     bound = _stronger(outcome.bound, relaxed_bound)

@@ -59,6 +59,12 @@ BUCKET_MINUTES = 30
 #: triples); on the 300-task week pairs raise the bound 6–9 %, triples 0.2–16 % more
 SUBTOUR_SIZES = (2, 3)
 MAX_SUBTOUR_SETS = 500
+#: drives take their minutes in the buckets between their ends (see :func:`_locate_drives`)
+#: on models of at most this many columns: on the 300-task week (86k) they doubled the
+#: LP's time for 0.1–0.4 %, on one-assistant weeks (5k) they raised one bound 10 %
+LOCATED_DRIVES_MAX_COLUMNS = 40_000
+#: a drive free to lie in this share of the day's free time gets no row
+LOCATED_DRIVES_SPAN = 0.75
 #: rounds of re-solving with the sub-tours the LP's flow still makes cut off
 SEPARATION_ROUNDS = 5
 
@@ -175,8 +181,11 @@ def relaxation_bound(
                 cost.append(w.tardiness * job.weight * late)
     _keep_predecessors(solver, comp, presence, spread)
     routes: list[_Route] = []
+    locate = solver.NumVariables() <= LOCATED_DRIVES_MAX_COLUMNS
     for slot, visits in on_day.items():
         route = _day_drives(solver, comp, slot, visits)
+        if locate:
+            _locate_drives(solver, comp, slot, route, buckets, by_assistant, load)
         routes.append(route)
         day_drive[slot] = route.drive
         cost.append(w.travel * route.drive)
@@ -357,6 +366,7 @@ def _day_drives(
     into: list[list[Expr]] = [[] for _ in nodes]
     out: list[list[Expr]] = [[] for _ in nodes]
     arcs: dict[tuple[int, int], pywraplp.Variable] = {}
+    arc_minutes: dict[tuple[int, int], int] = {}
     drive: list[Expr] = []
     for i, (src, _) in enumerate(nodes):
         for j, (dst, _) in enumerate(nodes):
@@ -367,12 +377,19 @@ def _day_drives(
             out[i].append(arc)
             into[j].append(arc)
             minutes = comp.travel_minutes(a, src, dst)
+            arc_minutes[(i, j)] = minutes
             if minutes:
                 drive.append(minutes * arc)
     for k, (_, visited) in enumerate(nodes):
         solver.Add(solver.Sum(into[k]) >= visited)
         solver.Add(solver.Sum(into[k]) == solver.Sum(out[k]))
-    route = _Route(solver.Sum(drive), [v for _, v in nodes], arcs)
+    at_place: dict[LocKey, list[Job]] = defaultdict(list)
+    for job in jobs:
+        assert job.location is not None
+        at_place[location_key(job.location)].append(job)
+    route = _Route(
+        solver.Sum(drive), [v for _, v in nodes], arcs, arc_minutes, [at_place[p] for p in at]
+    )
     # no sub-tour of a few places (as long as there are not too many such sets; the
     # solve adds larger ones where the flow makes them, see :func:`_subtours`)
     for size in SUBTOUR_SIZES:
@@ -411,6 +428,62 @@ def _crowded_places(
             solver.Add(room * at[place] >= solver.Sum([x for j in here for x in spent[j.key]]))
 
 
+def _locate_drives(
+    solver: pywraplp.Solver,
+    comp: Compiled,
+    slot: Slot,
+    route: _Route,
+    buckets: list[_Bucket],
+    by_assistant: dict[int, list[int]],
+    load: dict[int, list[Expr]],
+) -> None:
+    """Each drive of the day's flow takes its minutes in the free time between its ends.
+
+    A drive from place ``p`` to ``q`` leaves after some visit at ``p`` ends and
+    arrives before some visit at ``q`` starts (home: the day's first or last free
+    minute), so in every plan its minutes lie in the buckets of that span and
+    count against them like work (no bucket holds the time before ``now``, where a
+    drive may lie: such a drive gets no row). Without this the LP packs visits into a
+    client's afternoon window and drives home in the morning (a one-assistant
+    week: bound 1.9e7 → 2.1e7, optimum 2.306e7). A drive free to lie in most of
+    the day cannot bind, so it gets no row.
+    """
+    a, d = slot
+    mine = [n for n in by_assistant.get(a, []) if buckets[n].day == d]
+    if not mine:
+        return
+    whole = sum(buckets[n].end - buckets[n].start for n in mine)
+    # the day's first free minute, before ``now`` too: a drive may lie there, work not
+    first = min(seg.start for seg in comp.calendars[a].segments if seg.day == d)
+    last = max(buckets[n].end for n in mine)
+    leave: dict[int, int] = {}  # node → earliest end of a visit there
+    arrive: dict[int, int] = {}  # node → latest start of a visit there
+    for node, jobs in enumerate(route.jobs, start=1):
+        for job in jobs:
+            for r in job.regions.get(a, []):
+                if r.day == d:
+                    leave[node] = min(leave.get(node, last), r.start + job.duration)
+                    arrive[node] = max(arrive.get(node, first), r.end - job.duration)
+    for (i, j), arc in route.arcs.items():
+        minutes = route.minutes[(i, j)]
+        lo, hi = leave.get(i, first), arrive.get(j, last)
+        rooms = [(n, min(buckets[n].end, hi) - max(buckets[n].start, lo)) for n in mine]
+        rooms = [(n, room) for n, room in rooms if room > 0]
+        if not minutes or lo < comp.earliest:  # no buckets before ``now``
+            continue
+        if sum(room for _, room in rooms) >= LOCATED_DRIVES_SPAN * whole:
+            continue
+        if not rooms:  # no plan drives this way this day
+            arc.SetUb(0)
+            continue
+        parts = []
+        for n, room in rooms:
+            part = solver.NumVar(0, room, "")
+            parts.append(part)
+            load[n].append(part)
+        solver.Add(solver.Sum(parts) == minutes * arc)
+
+
 @dataclass(frozen=True)
 class _Route:
     """One assistant-day's drives in the LP: their minutes, whether each node is
@@ -419,6 +492,8 @@ class _Route:
     drive: Expr
     visited: list[pywraplp.Variable]
     arcs: dict[tuple[int, int], pywraplp.Variable]
+    minutes: dict[tuple[int, int], int]
+    jobs: list[list[Job]]  # the visits at each place (node k + 1)
 
 
 def _forbid_subtour(solver: pywraplp.Solver, route: _Route, group: set[int]) -> None:

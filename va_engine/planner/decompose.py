@@ -109,7 +109,9 @@ def decompose_placement(
     """
     deadline = _time.perf_counter() + budget
     rng = random.Random(seed)
-    keep_keys = {j.key for j in comp.jobs if j.fixed or j.split}
+    # a split job keeps its pieces where the start put them (letting them move gained
+    # nothing); one the start left out may come in, or it would stay out for good
+    keep_keys = {j.key for j in comp.jobs if j.fixed or (j.split and start.get(j.key))}
     kept = {k: v for k, v in start.items() if k in keep_keys and v}
     free_jobs = [j for j in comp.jobs if j.key not in keep_keys and j.regions]
     placement = {k: list(v) for k, v in start.items() if v}

@@ -871,8 +871,14 @@ def solve_cpsat(
     hint: Placement | None = None,
     hint_breaks: dict[tuple[int, int], int] | None = None,
     progress: Callable[[float, float | None], None] | None = None,
+    known_bound: float | None = None,
 ) -> SolveOutcome:
-    """Build and solve the CP-SAT model; the result is None-placement if nothing was found."""
+    """Build and solve the CP-SAT model; the result is None-placement if nothing was found.
+
+    ``known_bound`` is a bound proven elsewhere (the relaxation of :mod:`~va_engine.planner.bound`):
+    held as a row on the objective, it lets CP-SAT stop as soon as a plan meets it
+    instead of searching out the whole time limit for a proof it cannot find alone.
+    """
     started = _time.perf_counter()
     model = cp_model.CpModel()
     w = comp.weights
@@ -1130,6 +1136,8 @@ def solve_cpsat(
             model.add_no_overlap(ivs)
     # jobs that can never be planned are a constant, kept out of the model and added back
     model.minimize(sum(objective))
+    if known_bound is not None:
+        model.add(sum(objective) >= math.ceil(known_bound - 1e-6) - constant)
 
     if hint is not None:
         _add_hint(
