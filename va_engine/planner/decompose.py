@@ -136,6 +136,12 @@ def decompose_placement(
         if new_value < value:
             placement, breaks, value = new_placement, new_breaks, new_value
             stale = 0
+            # a split job that came in keeps its pieces from now on, like the start's:
+            # the re-solves know a job by its first piece's day and would not see the rest
+            arrived = [j for j in free_jobs if j.split and placement.get(j.key)]
+            for job in arrived:
+                kept[job.key] = placement[job.key]
+                free_jobs.remove(job)
             if on_better is not None:
                 on_better(value)
         else:
