@@ -13,9 +13,9 @@ from test_properties import problems
 from va_engine import planner
 from va_engine.model import PlanningProblem, TimeWindow
 from va_engine.planner import PlanLimits, greedy_plan, plan
-from va_engine.planner.baseline import greedy_placement
+from va_engine.planner.baseline import Breaks, greedy_placement
 from va_engine.planner.decompose import Decomposed, decompose_placement
-from va_engine.planner.schedule import Compiled, compile_problem
+from va_engine.planner.schedule import Compiled, Piece, Placement, compile_problem
 from va_engine.planner.validate import validate_plan
 
 
@@ -128,3 +128,20 @@ def test_each_improvement_is_reported_as_it_is_found() -> None:
     assert seen, "the empty start is improved, so someone should hear of it"
     assert all(later < earlier for earlier, later in itertools.pairwise(seen))
     assert got.value <= seen[-1]
+
+
+def test_a_broken_resolved_plan_never_reaches_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a fault put in on purpose: the re-solves hand back two tasks at the same minute,
+    # "better" than anything valid; plan() must notice, keep a valid plan and say why
+    monkeypatch.setattr(planner, "DECOMPOSE_MIN_JOBS", 0)
+
+    def overlapping(comp: Compiled, start: Placement, breaks: Breaks, **_: object) -> Decomposed:
+        first = start["t0"][0]
+        clash = {j.key: [Piece(first.assistant, first.start, j.duration)] for j in comp.jobs}
+        return Decomposed(clash, breaks, 0, [])
+
+    monkeypatch.setattr(planner, "decompose_placement", overlapping)
+    p = problem(*(task(f"t{i}", 60) for i in range(10)), days=1)  # two hours too many
+    result = plan(p, PlanLimits(time_limit_s=2.0, relaxation=False), now=p.start)
+    assert validate_plan(p, result) == []
+    assert "re-solved plan rejected" in result.solver

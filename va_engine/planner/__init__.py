@@ -30,7 +30,7 @@ from va_engine.planner.decompose import Decomposed, decompose_placement
 from va_engine.planner.explain import assemble_plan
 from va_engine.planner.lp_start import relaxation_plan
 from va_engine.planner.params import ObjectiveWeights, PlanLimits
-from va_engine.planner.schedule import compile_problem, evaluate, solve_cpsat
+from va_engine.planner.schedule import Placement, compile_problem, evaluate, solve_cpsat
 from va_engine.planner.spawn import run_aside
 from va_engine.planner.travel import TravelModel
 from va_engine.planner.validate import Violation, validate_plan
@@ -124,6 +124,28 @@ def plan(
         else:
             here = bound_only()
             side = lambda: here  # noqa: E731
+    rejected: list[str] = []
+
+    def checks(candidate: Placement, source: str) -> bool:
+        """Is the pieced-together plan valid? A safety net: the re-solves merge exact
+        day plans by hand, and a plan that breaks a rule must never reach the user."""
+        trial = assemble_plan(
+            comp,
+            candidate,
+            status=PlanStatus.HEURISTIC,
+            solver=source,
+            objective=0.0,
+            bound=None,
+            seconds=0.0,
+        )
+        broken = validate_plan(problem, trial, travel=travel)
+        if broken:
+            rejected.append(f"{source} plan rejected: {broken[0]}")
+        return not broken
+
+    def named(solver: str) -> str:
+        return "; ".join([solver, *rejected])
+
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )
@@ -136,12 +158,13 @@ def plan(
             seed=limits.seed,
             on_better=None if progress is None else lambda v: progress(float(v), None),
         )
-        if better.value < value:
+        if better.value < value and checks(better.placement, "re-solved"):
             placement, breaks, value = better.placement, better.breaks, better.value
     got = side()  # in before CP-SAT takes both cores
     relaxed_bound = got[0].bound if got is not None else None
-    if got is not None and got[1] is not None and got[1].value < value:
-        placement, breaks, value = got[1].placement, got[1].breaks, got[1].value
+    start = got[1] if got is not None else None
+    if start is not None and start.value < value and checks(start.placement, "relaxation-start"):
+        placement, breaks, value = start.placement, start.breaks, start.value
     if progress is not None:
         progress(float(value), relaxed_bound)
     if relaxed_bound is not None and value <= relaxed_bound:
@@ -150,7 +173,7 @@ def plan(
             comp,
             placement,
             status=PlanStatus.OPTIMAL,
-            solver="greedy",
+            solver=named("greedy"),
             objective=float(value),
             bound=relaxed_bound,
             seconds=_time.perf_counter() - started,
@@ -171,7 +194,7 @@ def plan(
             comp,
             placement,
             status=PlanStatus.HEURISTIC,
-            solver=f"greedy (cp-sat: {outcome.status.value})",
+            solver=named(f"greedy (cp-sat: {outcome.status.value})"),
             objective=float(value),
             bound=bound,
             seconds=seconds,
@@ -182,7 +205,7 @@ def plan(
             comp,
             placement,
             status=PlanStatus.FEASIBLE,
-            solver="greedy",
+            solver=named("greedy"),
             objective=float(value),
             bound=bound,
             seconds=seconds,
@@ -194,7 +217,7 @@ def plan(
         comp,
         outcome.placement,
         status=status,
-        solver="cp-sat",
+        solver=named("cp-sat"),
         objective=float(objective),
         bound=bound,
         seconds=seconds,
