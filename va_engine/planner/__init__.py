@@ -35,8 +35,13 @@ from va_engine.planner.spawn import run_aside
 from va_engine.planner.travel import TravelModel
 from va_engine.planner.validate import Violation, validate_plan
 
-#: below this many jobs the full model's own search closes the gap (100-task week)
-DECOMPOSE_MIN_JOBS = 150
+#: from this many jobs on, the day re-solves (and on two cores the relaxation's start
+#: plan) improve the greedy before CP-SAT. 150 until 2026-12-05; at 60, 20-30 s runs
+#: of generated weeks: one assistant, 65 jobs, 6 weeks, twice: never worse, 1.8-2 %
+#: lower in total (one week a whole task better); two assistants, 130 jobs: 1.207e7 →
+#: 1.114e7 and 2.536e7 → 2.425e7; the 100-task week reaches its optimum either way.
+#: OR-Library's 40-job single-machine instances stay on the full model's search
+DECOMPOSE_MIN_JOBS = 60
 #: on such weeks the re-solves of a few assistant-days at a time stop at this share of
 #: the time limit; the full model's search gains less per second there (300-task week,
 #: four 30 s runs: 0.35 → 0.75 of the time for the re-solves took the mean from
