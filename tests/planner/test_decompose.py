@@ -11,8 +11,8 @@ from planner_builders import MONDAY, assistant, at, check_placement, problem, ta
 from test_properties import problems
 
 from va_engine import planner
-from va_engine.model import PlanningProblem, TimeWindow
-from va_engine.planner import PlanLimits, greedy_plan, plan
+from va_engine.model import Location, PlanningProblem, TimeWindow
+from va_engine.planner import PlanLimits, decompose, greedy_plan, plan
 from va_engine.planner.baseline import Breaks, greedy_placement
 from va_engine.planner.decompose import Decomposed, decompose_placement
 from va_engine.planner.schedule import Compiled, Piece, Placement, compile_problem
@@ -145,3 +145,22 @@ def test_a_broken_resolved_plan_never_reaches_the_user(monkeypatch: pytest.Monke
     result = plan(p, PlanLimits(time_limit_s=2.0, relaxation=False), now=p.start)
     assert validate_plan(p, result) == []
     assert "re-solved plan rejected" in result.solver
+
+
+def test_steps_aimed_at_left_out_visits_place_them_validly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # every step re-solves the days where a left-out visit could go: from an empty
+    # start the visits (two farms, windows on two days) and the desk work all come in
+    monkeypatch.setattr(decompose, "VISIT_PICK", 1.0)
+    farm = Location(name="farm", lat=52.45, lon=4.95)
+    windows = tuple(TimeWindow(start=at(day, 10), end=at(day, 12)) for day in (0, 1))
+    p = problem(
+        *(task(f"visit{i}", 45, kind="visit", location=farm, windows=windows) for i in range(3)),
+        *(task(f"t{i}", 60) for i in range(4)),
+        days=2,
+    )
+    comp = compile_problem(p, now=p.start)
+    got = decompose_placement(comp, {}, {}, budget=0.5)
+    check_placement(p, comp, got)
+    assert got.unplaced == []
