@@ -148,9 +148,6 @@ def plan(
             rejected.append(f"{source} plan rejected: {broken[0]}")
         return not broken
 
-    def named(solver: str) -> str:
-        return "; ".join([solver, *rejected])
-
     placement, breaks, value = greedy_placement(
         comp, improve_s=improve, seed=limits.seed, thorough=True
     )
@@ -172,17 +169,23 @@ def plan(
         placement, breaks, value = start.placement, start.breaks, start.value
     if progress is not None:
         progress(float(value), relaxed_bound)
-    if relaxed_bound is not None and value <= relaxed_bound:
-        # the relaxation meets the plan already: nothing better exists, CP-SAT can rest
+
+    def answer(
+        chosen: Placement, status: PlanStatus, solver: str, objective: float, bound: float | None
+    ) -> Plan:
         return assemble_plan(
             comp,
-            placement,
-            status=PlanStatus.OPTIMAL,
-            solver=named("greedy"),
-            objective=float(value),
-            bound=relaxed_bound,
+            chosen,
+            status=status,
+            solver="; ".join([solver, *rejected]),
+            objective=objective,
+            bound=bound,
             seconds=_time.perf_counter() - started,
         )
+
+    if relaxed_bound is not None and value <= relaxed_bound:
+        # the relaxation meets the plan already: nothing better exists, CP-SAT can rest
+        return answer(placement, PlanStatus.OPTIMAL, "greedy", float(value), relaxed_bound)
     remaining = limits.time_limit_s - (_time.perf_counter() - started)
     outcome = solve_cpsat(
         comp,
@@ -192,41 +195,17 @@ def plan(
         progress=progress,
         known_bound=relaxed_bound,
     )
-    seconds = _time.perf_counter() - started
     bound = _stronger(outcome.bound, relaxed_bound)
     if outcome.placement is None:
-        return assemble_plan(
-            comp,
-            placement,
-            status=PlanStatus.HEURISTIC,
-            solver=named(f"greedy (cp-sat: {outcome.status.value})"),
-            objective=float(value),
-            bound=bound,
-            seconds=seconds,
-        )
+        solver = f"greedy (cp-sat: {outcome.status.value})"
+        return answer(placement, PlanStatus.HEURISTIC, solver, float(value), bound)
     objective = evaluate(comp, outcome.placement)
     if objective > value:  # cannot happen with a feasible hint, but never return worse
-        return assemble_plan(
-            comp,
-            placement,
-            status=PlanStatus.FEASIBLE,
-            solver=named("greedy"),
-            objective=float(value),
-            bound=bound,
-            seconds=seconds,
-        )
+        return answer(placement, PlanStatus.FEASIBLE, "greedy", float(value), bound)
     status = outcome.status
     if bound is not None and objective <= bound:
         status = PlanStatus.OPTIMAL  # the relaxation met the plan: nothing better exists
-    return assemble_plan(
-        comp,
-        outcome.placement,
-        status=status,
-        solver=named("cp-sat"),
-        objective=float(objective),
-        bound=bound,
-        seconds=seconds,
-    )
+    return answer(outcome.placement, status, "cp-sat", float(objective), bound)
 
 
 def _stronger(*bounds: float | None) -> float | None:
