@@ -347,22 +347,21 @@ def _day_drives(
     spent: dict[str, list[Expr]] = defaultdict(list)  # a visit's minutes that day
     for job, x in visits:
         spent[job.key].append(x)
-    places: dict[LocKey, Location] = {}
-    at: dict[LocKey, pywraplp.Variable] = {}
-    jobs = list({j.key: j for j, _ in visits}.values())
-    for job in jobs:
+    by_place: dict[LocKey, list[Job]] = defaultdict(list)
+    for job in {j.key: j for j, _ in visits}.values():
         assert job.location is not None
-        place = location_key(job.location)
-        if place not in at:
-            places[place] = job.location
-            at[place] = solver.NumVar(0, 1, "")
-        solver.Add(at[place] >= solver.Sum(spent[job.key]) / job.duration)
-    _crowded_places(solver, slot, jobs, spent, at)
+        by_place[location_key(job.location)].append(job)
+    at: dict[LocKey, pywraplp.Variable] = {}
+    for place, here in by_place.items():
+        at[place] = solver.NumVar(0, 1, "")
+        for job in here:
+            solver.Add(at[place] >= solver.Sum(spent[job.key]) / job.duration)
+    _crowded_places(solver, slot, by_place, spent, at)
     used = solver.NumVar(0, 1, "")
     for there in at.values():
         solver.Add(used >= there)
     nodes: list[tuple[Location | None, pywraplp.Variable]] = [(home, used)]
-    nodes += [(places[p], at[p]) for p in at]
+    nodes += [(by_place[p][0].location, at[p]) for p in at]
     into: list[list[Expr]] = [[] for _ in nodes]
     out: list[list[Expr]] = [[] for _ in nodes]
     arcs: dict[tuple[int, int], pywraplp.Variable] = {}
@@ -383,12 +382,8 @@ def _day_drives(
     for k, (_, visited) in enumerate(nodes):
         solver.Add(solver.Sum(into[k]) >= visited)
         solver.Add(solver.Sum(into[k]) == solver.Sum(out[k]))
-    at_place: dict[LocKey, list[Job]] = defaultdict(list)
-    for job in jobs:
-        assert job.location is not None
-        at_place[location_key(job.location)].append(job)
     route = _Route(
-        solver.Sum(drive), [v for _, v in nodes], arcs, arc_minutes, [at_place[p] for p in at]
+        solver.Sum(drive), [v for _, v in nodes], arcs, arc_minutes, [by_place[p] for p in at]
     )
     # no sub-tour of a few places (as long as there are not too many such sets; the
     # solve adds larger ones where the flow makes them, see :func:`_subtours`)
@@ -402,7 +397,7 @@ def _day_drives(
 def _crowded_places(
     solver: pywraplp.Solver,
     slot: Slot,
-    jobs: list[Job],
+    by_place: dict[LocKey, list[Job]],
     spent: dict[str, list[Expr]],
     at: dict[LocKey, pywraplp.Variable],
 ) -> None:
@@ -416,10 +411,6 @@ def _crowded_places(
     visited and are 0 when it is not.
     """
     a, d = slot
-    by_place: dict[LocKey, list[Job]] = defaultdict(list)
-    for job in jobs:
-        assert job.location is not None
-        by_place[location_key(job.location)].append(job)
     for place, here in by_place.items():
         need = sum(j.duration for j in here)
         spans = merge((r.start, r.end) for j in here for r in j.regions.get(a, []) if r.day == d)
@@ -453,9 +444,9 @@ def _locate_drives(
     if not mine:
         return
     whole = sum(buckets[n].end - buckets[n].start for n in mine)
-    # the day's first free minute, before ``now`` too: a drive may lie there, work not
-    first = min(seg.start for seg in comp.calendars[a].segments if seg.day == d)
-    last = max(buckets[n].end for n in mine)
+    # the day's free time, before ``now`` too: a drive may lie there, work not
+    day = [seg for seg in comp.calendars[a].segments if seg.day == d]
+    first, last = min(seg.start for seg in day), max(seg.end for seg in day)
     leave: dict[int, int] = {}  # node → earliest end of a visit there
     arrive: dict[int, int] = {}  # node → latest start of a visit there
     for node, jobs in enumerate(route.jobs, start=1):
@@ -467,10 +458,10 @@ def _locate_drives(
     for (i, j), arc in route.arcs.items():
         minutes = route.minutes[(i, j)]
         lo, hi = leave.get(i, first), arrive.get(j, last)
-        rooms = [(n, min(buckets[n].end, hi) - max(buckets[n].start, lo)) for n in mine]
-        rooms = [(n, room) for n, room in rooms if room > 0]
         if not minutes or lo < comp.earliest:  # no buckets before ``now``
             continue
+        rooms = [(n, min(buckets[n].end, hi) - max(buckets[n].start, lo)) for n in mine]
+        rooms = [(n, room) for n, room in rooms if room > 0]
         if sum(room for _, room in rooms) >= LOCATED_DRIVES_SPAN * whole:
             continue
         if not rooms:  # no plan drives this way this day

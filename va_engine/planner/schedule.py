@@ -1135,9 +1135,10 @@ def solve_cpsat(
         if len(ivs) > 1:
             model.add_no_overlap(ivs)
     # jobs that can never be planned are a constant, kept out of the model and added back
-    model.minimize(sum(objective))
+    cost = sum(objective)
+    model.minimize(cost)
     if known_bound is not None:
-        model.add(sum(objective) >= math.ceil(known_bound - 1e-6) - constant)
+        model.add(cost >= math.ceil(known_bound - 1e-6) - constant)
 
     if hint is not None:
         _add_hint(
