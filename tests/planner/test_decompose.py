@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import time
 
 import pytest
@@ -164,3 +165,25 @@ def test_steps_aimed_at_left_out_visits_place_them_validly(
     got = decompose_placement(comp, {}, {}, budget=0.5)
     check_placement(p, comp, got)
     assert got.unplaced == []
+
+
+def test_a_step_aimed_at_a_visit_takes_its_days_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the farm can be visited Tuesday only, by Ann or Bob; desk work could go anywhere:
+    # a step aimed at the visit re-solves Tuesday for both, never a day it cannot use
+    monkeypatch.setattr(decompose, "VISIT_PICK", 1.0)
+    farm = Location(name="farm", lat=52.45, lon=4.95)
+    tuesday = (TimeWindow(start=at(1, 10), end=at(1, 12)),)
+    p = problem(
+        task("shoe", 45, kind="visit", location=farm, windows=tuesday),
+        *(task(f"t{i}", 60) for i in range(4)),
+        days=3,
+        assistants=(assistant("ann"), assistant("bob")),
+    )
+    comp = compile_problem(p, now=p.start)
+    free = [j for j in comp.jobs if j.regions]
+    day_slots = {j.key: set(decompose._day_regions(j)) for j in free}
+    slots = sorted(set().union(*day_slots.values()))
+    assert len(slots) == 6  # the desk work may go to either assistant on any day
+    for seed in range(20):
+        picked = decompose._pick_days(free, day_slots, slots, {}, random.Random(seed))
+        assert picked == {(0, 1), (1, 1)}
