@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime, time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from planner_builders import AMS, HOME, assistant, at, checked, problem, task, weekdays
 from test_properties import PLACES, problems
 
 from va_engine.model import Location, PlanningProblem, PlanStatus, TimeWindow
 from va_engine.planner import PlanLimits, greedy_plan, plan
+from va_engine.planner import bound as bound_module
 from va_engine.planner.bound import relaxation_bound
 from va_engine.planner.schedule import compile_problem, solve_cpsat
 
@@ -24,6 +26,19 @@ def _bound(p: PlanningProblem) -> float:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_bound_never_exceeds_the_optimum_or_any_plan(p: PlanningProblem) -> None:
+    _never_above_a_plan(p)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_bound_without_visit_patterns_never_exceeds_any_plan(p: PlanningProblem) -> None:
+    # big weeks get the cheaper conflict rows instead of the patterns: valid too
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bound_module, "PATTERNS_MAX_COLUMNS", 0)
+        _never_above_a_plan(p)
+
+
+def _never_above_a_plan(p: PlanningProblem) -> None:
     bound = _bound(p)
     greedy = greedy_plan(p, now=p.start, limits=PlanLimits(improve_s=0.02))
     assert bound <= greedy.objective
@@ -219,3 +234,25 @@ def test_cp_sat_holds_a_bound_proven_elsewhere() -> None:
     assert hidden.objective is not None and hidden.objective >= 2_000_001
     met = solve_cpsat(comp, limits, known_bound=2_000_000)
     assert (met.objective, met.status) == (2_000_000, PlanStatus.OPTIMAL)
+
+
+@pytest.mark.parametrize("patterns", [True, False], ids=["patterns", "conflict-rows"])
+def test_two_visits_no_route_joins_are_not_both_kept(
+    patterns: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not patterns:
+        monkeypatch.setattr(bound_module, "PATTERNS_MAX_COLUMNS", 0)
+    # the farm 11:00-11:30, then the dyke 28 km the other side of home 11:40-12:10:
+    # each alone fits the day and every drive fits its hours (the LP used to drive out
+    # to both in the morning and keep both), but no route makes both
+    dyke = Location(name="dyke", lat=52.12, lon=4.89)
+    farm_slot = (TimeWindow(start=at(0, 11), end=at(0, 11, 30)),)
+    dyke_slot = (TimeWindow(start=at(0, 11, 40), end=at(0, 12, 10)),)
+    p = problem(
+        task("milk", 30, kind="visit", location=FAR, windows=farm_slot),
+        task("shoe", 30, kind="visit", location=dyke, windows=dyke_slot),
+        days=1,
+    )
+    result = checked(p, plan(p, EXACT, now=p.start))
+    assert len(result.unplanned) == 1
+    assert 1_000_000 <= _bound(p) <= result.objective
