@@ -258,9 +258,13 @@ def relaxation_bound(
     unit = w.unplanned
     level, days = 0.0, {}
 
-    def read() -> None:
-        nonlocal level, days
+    def read_level() -> None:
+        nonlocal level
         level = missed.solution_value() / unit
+
+    def read() -> None:
+        nonlocal days
+        read_level()
         days = _kept_days(presence, minutes)
 
     # the patterns join after a solve without them, so a solve cut short by time
@@ -275,7 +279,7 @@ def relaxation_bound(
         rows.enable(True)
     if patterns:
         bound = _stronger(
-            bound, _priced_solve(solver, started, time_limit_s, routes, patterns, read).bound
+            bound, _priced_solve(solver, started, time_limit_s, routes, patterns, read_level).bound
         )
     lp = proven.last
     if bound is not None and abs(level - round(level)) > 1e-6:
