@@ -17,10 +17,13 @@ elementary shortest path with time windows and prizes). While some pattern
 prices out, the LP's value is no bound; the Lagrangian bound is: the LP's value
 plus each day's least reduced cost (a day holds patterns of total share at most 1).
 
-Routes here may ignore breaks, busy time and desk work, and drive the shortest
-chain of legs between two places (the legs' closure, which obeys the triangle
-rule): every plan's route is one of them, so every pattern's drive is at most
-the plan's, and leaving out a visit that pays nothing never lowers a route's cost.
+Routes here ignore desk work (it can lie anywhere else) and let a drive take free
+minutes on both sides of a busy hour; they drive the shortest chain of legs
+between two places (the legs' closure, which obeys the triangle rule). Every
+plan's route is one of them, so every pattern's drive is at most the plan's; and
+a route less one stop is one of them too, so leaving out a visit that pays
+nothing never makes a pattern impossible or dearer, and pricing may look at the
+paid visits alone.
 """
 
 from __future__ import annotations
@@ -60,15 +63,17 @@ class Priced:
 class DayRoutes:
     """The routes one assistant can drive on one day: visits, their windows, the legs.
 
-    ``windows[k]`` holds visit ``k``'s regions that day as (start, end, and the ends of
-    the free stretch around it): the drive to a visit ends as it starts and lies in
-    free time, as does the drive home right after the last visit. ``rests`` are the
-    day's breaks (earliest start, latest start, minutes), each in free time that no
-    visit or drive takes. Pure data in, sets of visits out: no LP here.
+    ``windows[k]`` holds visit ``k``'s regions that day. A drive takes free minutes
+    (no busy time, no visit, no break) between the visits it joins; ``rests`` are the
+    day's breaks (earliest start, latest start, minutes), each in free time. These
+    rules admit every plan's route, and a route less any of its stops is admitted
+    too (legs are the closure of the drives, so a leg that replaces two is no
+    longer): the sets of visits a route can make are closed under leaving one out.
+    Pure data in, sets of visits out: no LP here.
     """
 
     durations: list[int]
-    windows: list[list[tuple[int, int, int, int]]]
+    windows: list[list[tuple[int, int]]]
     legs: list[list[int]]  # closure of the drives; node 0 is home, node k + 1 visit k
     stretches: list[tuple[int, int]]
     rests: list[tuple[int, int, int]]
@@ -106,9 +111,9 @@ class DayRoutes:
         least drive, into ``best``.
 
         Labels (visits made, last stop, breaks taken) hold Pareto sets of (time,
-        drive): being earlier never hurts, as waiting is allowed. A route is closed
-        right after a visit (the drive home follows it at once). False when the
-        search outgrew :data:`LABEL_BUDGET`.
+        drive): being earlier never hurts, as waiting is allowed. Any label may
+        drive home (after its last visit, or after a break taken since). False when
+        the search outgrew :data:`LABEL_BUDGET`.
         """
         legs = self.legs
         fronts: dict[tuple[int, int, int], list[tuple[int, int]]] = defaultdict(list)
@@ -121,6 +126,9 @@ class DayRoutes:
             for mask, last, taken, time, drive in level:
                 if mask and (time, drive) not in fronts[(mask, last, taken)]:
                     continue  # dominated since it was made
+                home = drive + legs[last + 1][0]
+                if mask and home < best.get(mask, 1 << 30) and self._home(last, taken, time):
+                    best[mask] = home
                 for i in range(len(self.rests)):
                     if not taken >> i & 1 and (after := self._rest(i, time)) is not None:
                         key = (mask, last, taken | 1 << i)
@@ -134,9 +142,6 @@ class DayRoutes:
                     if done is None:
                         continue
                     key = (mask | 1 << k, k, taken)
-                    total = drive + leg + legs[k + 1][0]
-                    if total < best.get(key[0], 1 << 30) and self._home(k, taken, time, leg):
-                        best[key[0]] = total
                     if _keep(fronts[key], done, drive + leg):
                         nxt.append((*key, done, drive + leg))
             made += len(nxt)
@@ -146,33 +151,47 @@ class DayRoutes:
         return True
 
     def _finish(self, k: int, ready: int, leg: int) -> int | None:
-        """When visit ``k`` ends at the earliest, its drive of ``leg`` minutes starting
-        no earlier than ``ready`` and inside free time."""
+        """When visit ``k`` ends at the earliest after a drive of ``leg`` minutes that
+        starts no earlier than ``ready``."""
+        arrive = self._after(ready, leg)
+        if arrive is None:
+            return None
         need = self.durations[k]
-        for lo, hi, free, _ in self.windows[k]:
-            start = max(ready + leg, lo, free + leg)
+        for lo, hi in self.windows[k]:
+            start = max(arrive, lo)
             if start + need <= hi:
                 return start + need
         return None
 
-    def _home(self, k: int, taken: int, ready: int, leg: int) -> bool:
-        """Can visit ``k``, its drive of ``leg`` minutes starting no earlier than ``ready``,
-        end the route: the drive home right after it inside free time, then the breaks
-        not yet ``taken``?
+    def _home(self, k: int, taken: int, done: int) -> bool:
+        """Can the route end at visit ``k``, free from ``done`` on: the drive home, then
+        the breaks not yet ``taken``?"""
+        home = self._after(done, self.legs[k + 1][0])
+        for i in range(len(self.rests)):
+            if home is None:
+                return False
+            if not taken >> i & 1:
+                home = self._rest(i, home)
+        return home is not None
 
-        The drive home must end in the visit's own free stretch, so a later window
-        may hold it where an earlier one does not; within a window, earlier is better.
+    def _after(self, ready: int, leg: int) -> int | None:
+        """When a drive of ``leg`` minutes from ``ready`` on ends at the earliest, counting
+        only free minutes (None: the day has too few left).
+
+        A real drive is one stretch of free time right before the visit; letting it
+        take free minutes on both sides of a busy hour makes more routes possible, and
+        so a route less one stop is possible whenever the route is: the shorter leg
+        that replaces two fits in the free minutes they and the stop took.
         """
-        need, back = self.durations[k], self.legs[k + 1][0]
-        for lo, hi, free, until in self.windows[k]:
-            end = max(ready + leg, lo, free + leg) + need
-            if end <= hi and end + back <= until:
-                home = end + back
-                for i in range(len(self.rests)):
-                    if not taken >> i & 1 and (home := self._rest(i, home)) is None:  # type: ignore[assignment]
-                        return False
-                return True
-        return False
+        left = leg
+        for s, e in self.stretches:
+            if e <= ready:
+                continue
+            lo = max(s, ready)
+            if e - lo >= left:
+                return lo + left
+            left -= e - lo
+        return None if left else ready
 
     def _rest(self, i: int, ready: int) -> int | None:
         """When break ``i`` ends at the earliest if it starts no earlier than ``ready``."""
@@ -253,7 +272,7 @@ def day_routes(comp: Compiled, slot: tuple[int, int], visits: list[Job]) -> DayR
     places = [cal.assistant.home] + [job.location for job in visits]
     return DayRoutes(
         durations=[job.duration for job in visits],
-        windows=[_windows(job, a, d, stretches) for job in visits],
+        windows=[_windows(job, a, d) for job in visits],
         legs=_closure([[comp.travel_minutes(a, p, q) for q in places] for p in places]),
         stretches=stretches,
         rests=[(br.lo, br.hi, br.minutes) for br in cal.breaks if br.day == d],
@@ -281,16 +300,9 @@ def day_patterns(solver: pywraplp.Solver, day: DayRoutes, spent: list[list[Expr]
     return rows
 
 
-def _windows(
-    job: Job, a: int, d: int, stretches: list[tuple[int, int]]
-) -> list[tuple[int, int, int, int]]:
-    """``job``'s regions on assistant ``a``'s day ``d``, each with its free stretch's ends."""
-    out = []
-    for r in sorted(job.regions.get(a, []), key=lambda r: r.start):
-        if r.day == d:
-            free, until = next(((s, e) for s, e in stretches if s <= r.start < e), (r.start, r.end))
-            out.append((r.start, r.end, free, until))
-    return out
+def _windows(job: Job, a: int, d: int) -> list[tuple[int, int]]:
+    """``job``'s regions on assistant ``a``'s day ``d``, in time order."""
+    return sorted((r.start, r.end) for r in job.regions.get(a, []) if r.day == d)
 
 
 def _closure(legs: list[list[int]]) -> list[list[int]]:
