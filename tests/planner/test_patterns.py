@@ -22,7 +22,7 @@ def _day(rng: random.Random, n: int) -> DayRoutes:
         for _ in range(rng.randint(1, 2)):
             lo, hi = rng.choice(stretches)
             start = rng.randrange(lo, hi - 60, 15)
-            spans.append((start, min(hi, start + rng.choice([60, 90, 120, 180]))))
+            spans.append((start, min(hi, start + rng.choice([60, 90, 120, 180])), lo, hi))
         windows.append(sorted(spans))
     legs = [[0 if i == j else rng.randint(5, 45) for j in range(n + 1)] for i in range(n + 1)]
     return DayRoutes(
@@ -47,13 +47,15 @@ class _Clock:
         return t if t < len(self.count) else None
 
 
-def _end(day: DayRoutes, clock: _Clock, k: int, ready: int, leg: int) -> int | None:
-    arrive = clock.after(ready, leg)
+def _end(day: DayRoutes, clock: _Clock, k: int, ready: int, leg: int, strict: bool) -> int | None:
+    arrive = ready + leg if strict else clock.after(ready, leg)
     if arrive is None:
         return None
-    for lo, hi in day.windows[k]:
-        if max(arrive, lo) + day.durations[k] <= hi:
-            return max(arrive, lo) + day.durations[k]
+    for lo, hi, free, _ in day.windows[k]:
+        # strict: the drive lies in the free stretch right before the visit
+        start = max(arrive, lo, free + leg) if strict else max(arrive, lo)
+        if start + day.durations[k] <= hi:
+            return start + day.durations[k]
     return None
 
 
@@ -67,11 +69,12 @@ def _rest(day: DayRoutes, ready: int) -> int | None:
 
 
 def _drive(
-    day: DayRoutes, clock: _Clock, order: tuple[int, ...], rest_at: int | None
+    day: DayRoutes, clock: _Clock, order: tuple[int, ...], rest_at: int | None, strict: bool
 ) -> int | None:
     """The drive of visiting ``order`` from home and back, each stop as early as it can,
-    lunch before stop ``rest_at`` (len(order): before driving home, one more: after),
-    or None if the route does not fit."""
+    lunch before stop ``rest_at`` (len(order): before driving home, loose rule only;
+    one more: after), or None if the route does not fit. Strict: the last stop takes
+    the first window whose free stretch holds the drive home right after it."""
     time: int | None = day.stretches[0][0]
     here, drive = 0, 0
     for i, k in enumerate(order):
@@ -80,40 +83,80 @@ def _drive(
         if time is None:
             return None
         leg = day.legs[here][k + 1]
-        time = _end(day, clock, k, time, leg)
+        if strict and i == len(order) - 1:  # the drive home follows at once, in free time
+            back = day.legs[k + 1][0]
+            homes = [
+                end + back
+                for lo, hi, free, until in day.windows[k]
+                if (end := max(time + leg, lo, free + leg) + day.durations[k]) <= hi
+                and end + back <= until
+            ]
+            time = homes[0] if homes else None
+        else:
+            time = _end(day, clock, k, time, leg, strict)
         here, drive = k + 1, drive + leg
-    if rest_at == len(order) and time is not None:
+    if not strict and rest_at == len(order) and time is not None:
         time = _rest(day, time)
     if time is None:
         return None
-    time = clock.after(time, day.legs[here][0])
+    back = day.legs[here][0]
+    if not strict:
+        time = clock.after(time, back)
     if time is None or time > day.stretches[-1][1]:
         return None
     if rest_at == len(order) + 1 and _rest(day, time) is None:
         return None
-    return drive + day.legs[here][0]
+    return drive + back
 
 
-def _brute_force(day: DayRoutes) -> dict[int, int]:
+def _brute_force(day: DayRoutes, strict: bool) -> dict[int, int]:
     best: dict[int, int] = {}
     n, clock = len(day.durations), _Clock(day)
     for size in range(1, n + 1):
         for order in itertools.permutations(range(n), size):
-            places = range(size + 2) if day.rests else [None]
-            drives = [d for at in places if (d := _drive(day, clock, order, at)) is not None]
+            # lunch before a stop, before the drive home (loose rule only), or after it
+            places = [at for at in range(size + 2) if not (strict and at == size)]
+            places = places if day.rests else [None]
+            drives = [
+                d for at in places if (d := _drive(day, clock, order, at, strict)) is not None
+            ]
             if drives:
                 mask = sum(1 << k for k in order)
                 best[mask] = min(best.get(mask, 1 << 30), min(drives))
     return best
 
 
+@pytest.mark.parametrize("strict", [False, True], ids=["loose", "strict"])
 @pytest.mark.parametrize("seed", range(40))
-def test_the_labelling_search_finds_every_route_and_its_least_drive(seed: int) -> None:
+def test_the_labelling_search_finds_every_route_and_its_least_drive(
+    seed: int, strict: bool
+) -> None:
     rng = random.Random(seed)
     day = _day(rng, 5)
     found: dict[int, int] = {}
-    assert day.routes(list(range(5)), found)
-    assert found == _brute_force(day)
+    assert day.routes(list(range(5)), found, strict=strict)
+    assert found == _brute_force(day, strict)
+
+
+def test_a_pair_possible_only_with_a_stop_between_is_no_conflict() -> None:
+    # busy 12-13. The farm (u) in the morning, then the dyke at 13:00-13:50 (v): the
+    # 60-min drive from the farm cannot lie in the free time after lunch, but a stop
+    # at the mill next to the dyke (z) before 12 lets the assistant wait there
+    u, z, v = 0, 1, 2
+    legs = [[0, 30, 30, 30], [30, 0, 30, 60], [30, 30, 0, 5], [30, 60, 5, 0]]
+    day = DayRoutes(
+        durations=[30, 30, 30],
+        windows=[[(480, 600, 480, 720)], [(600, 720, 480, 720)], [(780, 830, 780, 1020)]],
+        legs=_closure(legs),
+        stretches=[(480, 720), (780, 1020)],
+        rests=[],
+    )
+    strict: dict[int, int] = {}
+    day.routes([u, z, v], strict, strict=True)
+    assert 1 << u | 1 << v not in strict  # the strict rule alone would call them a conflict
+    assert 1 << u | 1 << z | 1 << v in strict
+    assert day.able() == [u, z, v]
+    assert all({u, v} - set(group) for group in day.conflicts(day.able()))
 
 
 @pytest.mark.parametrize("seed", range(40))

@@ -511,8 +511,7 @@ def _route_conflicts(
     Valid in every plan: a day's visits are one route. Without this the LP keeps
     two visits whose windows lie on either side of home with no time to drive between.
     """
-    alone = day.alone()
-    able = [k for k in range(len(jobs)) if 1 << k in alone]
+    able = day.able()
     for k in set(range(len(jobs))) - set(able):
         for x in spent[k]:
             x.SetUb(0)

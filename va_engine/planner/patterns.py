@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ortools.linear_solver import pywraplp
@@ -63,31 +64,54 @@ class Priced:
 class DayRoutes:
     """The routes one assistant can drive on one day: visits, their windows, the legs.
 
-    ``windows[k]`` holds visit ``k``'s regions that day. A drive takes free minutes
-    (no busy time, no visit, no break) between the visits it joins; ``rests`` are the
-    day's breaks (earliest start, latest start, minutes), each in free time. These
-    rules admit every plan's route, and a route less any of its stops is admitted
-    too (legs are the closure of the drives, so a leg that replaces two is no
-    longer): the sets of visits a route can make are closed under leaving one out.
+    ``windows[k]`` holds visit ``k``'s regions that day, each with the ends of the
+    free stretch around it; ``rests`` are the day's breaks (earliest start, latest
+    start, minutes), each in free time. Two rules for a drive:
+
+    - *strict*, as in a plan: the drive to a visit lies in the free stretch right
+      before it, the drive home in the stretch right after the last visit. A set
+      of visits may then be possible only with a further stop (the assistant waits
+      near the next visit through a busy hour), so leaving a stop out can make a
+      route impossible;
+    - *loose*: a drive takes free minutes anywhere between the stops it joins.
+      More routes, and a route less one stop is a route too (legs are the closure
+      of the drives, so a leg that replaces two is no longer).
+
+    Both admit every plan's route. What the bound concludes from a *missing* set
+    must hold for all larger sets too: pricing reads the strict sets whole (every
+    set some route makes, :attr:`reach`), or, where there are too many, the loose
+    ones; the conflict rows read the loose ones.
     Pure data in, sets of visits out: no LP here.
     """
 
     durations: list[int]
-    windows: list[list[tuple[int, int]]]
+    windows: list[list[tuple[int, int, int, int]]]
     legs: list[list[int]]  # closure of the drives; node 0 is home, node k + 1 visit k
     stretches: list[tuple[int, int]]
     rests: list[tuple[int, int, int]]
 
-    def alone(self) -> dict[int, int]:
-        """The least drive of a route making visit ``k`` alone, by its mask ``1 << k``
-        (absent: no route makes it)."""
+    @cached_property
+    def reach(self) -> dict[int, int] | None:
+        """Every set of visits a strict route makes, with its least drive (None: more
+        than the search may make)."""
         out: dict[int, int] = {}
-        self.routes(list(range(len(self.durations))), out, most=1)  # n labels: within budget
-        return out
+        return out if self.routes(list(range(len(self.durations))), out, strict=True) else None
+
+    def able(self) -> list[int]:
+        """The visits some route makes, with or without other stops (loose rule: a visit
+        some route makes is one a route makes alone)."""
+        alone: dict[int, int] = {}
+        self.routes(list(range(len(self.durations))), alone, most=1)  # n labels: within budget
+        return [k for k in range(len(self.durations)) if 1 << k in alone]
 
     def conflicts(self, able: list[int]) -> list[list[int]]:
         """Groups of ``able`` visits no route makes two of: cliques of the conflict graph
-        that together cover every conflicting pair (none if the search ran too long)."""
+        that together cover every conflicting pair (none if the search ran too long).
+
+        Loose rule: a pair no route makes alone is one no route makes with other
+        stops either. (The strict sets would do only read whole, as :attr:`reach`:
+        too dear on a 300-task week, 8–11 s more.)
+        """
         pairs: dict[int, int] = {}
         if not self.routes(able, pairs, most=2):
             return []
@@ -106,14 +130,23 @@ class DayRoutes:
                 groups.append(group)
         return groups
 
-    def routes(self, paid: list[int], best: dict[int, int], most: int | None = None) -> bool:
-        """Every set of ``paid`` visits one route can make (of at most ``most``), with its
-        least drive, into ``best``.
+    def routes(
+        self,
+        paid: list[int],
+        best: dict[int, int],
+        most: int | None = None,
+        *,
+        strict: bool = False,
+    ) -> bool:
+        """Every set of ``paid`` visits one route can make (of at most ``most``; under the
+        ``strict`` rule or the loose one), with its least drive, into ``best``.
 
         Labels (visits made, last stop, breaks taken) hold Pareto sets of (time,
-        drive): being earlier never hurts, as waiting is allowed. Any label may
-        drive home (after its last visit, or after a break taken since). False when
-        the search outgrew :data:`LABEL_BUDGET`.
+        drive): being earlier never hurts a later stop, as waiting is allowed. Under
+        the loose rule any label may drive home (after its last visit, or after a
+        break taken since); under the strict one the drive home follows the last
+        visit at once, in whichever of its windows holds it. False when the search
+        outgrew :data:`LABEL_BUDGET`.
         """
         legs = self.legs
         fronts: dict[tuple[int, int, int], list[tuple[int, int]]] = defaultdict(list)
@@ -127,7 +160,12 @@ class DayRoutes:
                 if mask and (time, drive) not in fronts[(mask, last, taken)]:
                     continue  # dominated since it was made
                 home = drive + legs[last + 1][0]
-                if mask and home < best.get(mask, 1 << 30) and self._home(last, taken, time):
+                if (
+                    mask
+                    and not strict
+                    and home < best.get(mask, 1 << 30)
+                    and self._home(taken, self._after(time, legs[last + 1][0]))
+                ):
                     best[mask] = home
                 for i in range(len(self.rests)):
                     if not taken >> i & 1 and (after := self._rest(i, time)) is not None:
@@ -138,10 +176,19 @@ class DayRoutes:
                     if mask >> k & 1:
                         continue
                     leg = legs[last + 1][k + 1]
-                    done = self._finish(k, time, leg)
+                    done = self._finish(k, time, leg, strict)
                     if done is None:
                         continue
                     key = (mask | 1 << k, k, taken)
+                    home = drive + leg + legs[k + 1][0]
+                    # strict: the drive home follows the visit at once, in its free
+                    # stretch; a later window may hold it where the earliest does not
+                    if (
+                        strict
+                        and home < best.get(key[0], 1 << 30)
+                        and self._home(taken, self._back(k, time, leg))
+                    ):
+                        best[key[0]] = home
                     if _keep(fronts[key], done, drive + leg):
                         nxt.append((*key, done, drive + leg))
             made += len(nxt)
@@ -150,23 +197,32 @@ class DayRoutes:
             level = nxt
         return True
 
-    def _finish(self, k: int, ready: int, leg: int) -> int | None:
+    def _finish(self, k: int, ready: int, leg: int, strict: bool) -> int | None:
         """When visit ``k`` ends at the earliest after a drive of ``leg`` minutes that
         starts no earlier than ``ready``."""
-        arrive = self._after(ready, leg)
+        arrive = ready + leg if strict else self._after(ready, leg)
         if arrive is None:
             return None
         need = self.durations[k]
-        for lo, hi in self.windows[k]:
-            start = max(arrive, lo)
+        for lo, hi, free, _ in self.windows[k]:
+            start = max(arrive, lo, free + leg) if strict else max(arrive, lo)
             if start + need <= hi:
                 return start + need
         return None
 
-    def _home(self, k: int, taken: int, done: int) -> bool:
-        """Can the route end at visit ``k``, free from ``done`` on: the drive home, then
-        the breaks not yet ``taken``?"""
-        home = self._after(done, self.legs[k + 1][0])
+    def _back(self, k: int, ready: int, leg: int) -> int | None:
+        """Strict: when the assistant is home at the earliest if visit ``k`` (its drive
+        starting no earlier than ``ready``) ends the route, in a window whose free
+        stretch also holds the drive home."""
+        need, back = self.durations[k], self.legs[k + 1][0]
+        for lo, hi, free, until in self.windows[k]:
+            end = max(ready + leg, lo, free + leg) + need
+            if end <= hi and end + back <= until:
+                return end + back
+        return None
+
+    def _home(self, taken: int, home: int | None) -> bool:
+        """Can the breaks not yet ``taken`` follow the drive home, ended at ``home``?"""
         for i in range(len(self.rests)):
             if home is None:
                 return False
@@ -243,9 +299,13 @@ class DayPatterns:
             for need, row in zip(self.day.durations, self.link, strict=True)
         ]
         paid = [k for k, p in enumerate(prize) if p > 1e-9]
-        best: dict[int, int] = {}  # mask → least drive of a route making it
-        if not self.day.routes(paid, best):
-            return Priced(min(0.0, fixed - sum(prize[k] for k in paid)), False, [])
+        best = self.day.reach  # mask → least drive of a route making it
+        if best is None:
+            # too many strict sets: the loose ones, where a visit that pays nothing
+            # never helps, so the paid visits alone are searched
+            best = {}
+            if not self.day.routes(paid, best):
+                return Priced(min(0.0, fixed - sum(prize[k] for k in paid)), False, [])
         costs = sorted(
             (fixed + per_minute * drive - sum(prize[k] for k in paid if mask >> k & 1), mask)
             for mask, drive in best.items()
@@ -272,7 +332,7 @@ def day_routes(comp: Compiled, slot: tuple[int, int], visits: list[Job]) -> DayR
     places = [cal.assistant.home] + [job.location for job in visits]
     return DayRoutes(
         durations=[job.duration for job in visits],
-        windows=[_windows(job, a, d) for job in visits],
+        windows=[_windows(job, a, d, stretches) for job in visits],
         legs=_closure([[comp.travel_minutes(a, p, q) for q in places] for p in places]),
         stretches=stretches,
         rests=[(br.lo, br.hi, br.minutes) for br in cal.breaks if br.day == d],
@@ -295,14 +355,26 @@ def day_patterns(solver: pywraplp.Solver, day: DayRoutes, spent: list[list[Expr]
         drive=drive,
     )
     rows.cover.SetCoefficient(drive, -1)
-    for mask, minutes in day.alone().items():
+    if day.reach is not None:
+        seeds = {mask: minutes for mask, minutes in day.reach.items() if mask.bit_count() == 1}
+    else:
+        seeds = {}
+        day.routes(list(range(len(spent))), seeds, most=1)
+    for mask, minutes in seeds.items():
         rows.add(solver, mask, minutes)
     return rows
 
 
-def _windows(job: Job, a: int, d: int) -> list[tuple[int, int]]:
-    """``job``'s regions on assistant ``a``'s day ``d``, in time order."""
-    return sorted((r.start, r.end) for r in job.regions.get(a, []) if r.day == d)
+def _windows(
+    job: Job, a: int, d: int, stretches: list[tuple[int, int]]
+) -> list[tuple[int, int, int, int]]:
+    """``job``'s regions on assistant ``a``'s day ``d``, each with its free stretch's ends."""
+    out = []
+    for r in sorted(job.regions.get(a, []), key=lambda r: r.start):
+        if r.day == d:
+            free, until = next(((s, e) for s, e in stretches if s <= r.start < e), (r.start, r.end))
+            out.append((r.start, r.end, free, until))
+    return out
 
 
 def _closure(legs: list[list[int]]) -> list[list[int]]:
