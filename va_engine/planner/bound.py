@@ -74,6 +74,8 @@ LOCATED_DRIVES_SPAN = 0.75
 #: columns: a one-assistant week (5k) prices them out in 0.1 s (bound +0–16 %); the
 #: 300-task week (86k) needs 20+ solves of 1–4 s each for +0.5 %
 PATTERNS_MAX_COLUMNS = 40_000
+#: share of the relaxation's time limit after which no more days get patterns
+PATTERNS_SHARE = 0.3
 #: rounds of re-solving with new visit patterns and the sub-tours the LP's flow still
 #: makes cut off
 PRICING_ROUNDS = 12
@@ -208,6 +210,9 @@ def relaxation_bound(
         drive = route.drive
         jobs, spent = _per_visit(visits)
         day = day_routes(comp, slot, jobs)
+        # the route searches are Python and have no time limit of their own: days past
+        # a share of the limit get the cheap rows instead (a day's search: 0.01-0.5 s)
+        priced = priced and _time.perf_counter() - started < PATTERNS_SHARE * time_limit_s
         if priced:
             rows = day_patterns(solver, day, spent)
             patterns.append(rows)
