@@ -25,7 +25,7 @@ from functools import partial
 
 from va_engine.model import Plan, PlanningProblem, PlanStatus
 from va_engine.planner.baseline import greedy_placement, greedy_plan
-from va_engine.planner.bound import RelaxationBound, relaxation_bound
+from va_engine.planner.bound import RelaxationBound, relaxation_bound, stronger
 from va_engine.planner.decompose import Decomposed, decompose_placement
 from va_engine.planner.explain import assemble_plan
 from va_engine.planner.lp_start import relaxation_plan
@@ -195,7 +195,7 @@ def plan(
         progress=progress,
         known_bound=relaxed_bound,
     )
-    bound = _stronger(outcome.bound, relaxed_bound)
+    bound = stronger(outcome.bound, relaxed_bound)
     if outcome.placement is None:
         solver = f"greedy (cp-sat: {outcome.status.value})"
         return answer(placement, PlanStatus.HEURISTIC, solver, float(value), bound)
@@ -206,9 +206,3 @@ def plan(
     if bound is not None and objective <= bound:
         status = PlanStatus.OPTIMAL  # the relaxation met the plan: nothing better exists
     return answer(outcome.placement, status, "cp-sat", float(objective), bound)
-
-
-def _stronger(*bounds: float | None) -> float | None:
-    """The highest of the proven lower bounds (None: none proven)."""
-    known = [b for b in bounds if b is not None]
-    return max(known) if known else None

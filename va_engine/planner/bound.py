@@ -51,7 +51,7 @@ from va_engine.model import Location
 from va_engine.planner.patterns import DayPatterns, DayRoutes, day_patterns, day_routes
 from va_engine.planner.schedule import Compiled, Job, LocKey, location_key, merge
 
-__all__ = ["RelaxationBound", "relaxation_bound"]
+__all__ = ["RelaxationBound", "relaxation_bound", "stronger"]
 
 Slot = tuple[int, int]  # (assistant, day)
 #: linear expressions of pywraplp (its stubs type them loosely)
@@ -203,18 +203,18 @@ def relaxation_bound(
     frozen_visit = any(job.fixed and job.location is not None for job in comp.jobs)
     priced = solver.NumVariables() <= PATTERNS_MAX_COLUMNS and not frozen_visit
     for slot, visits in on_day.items():
-        route = _day_drives(solver, comp, slot, visits)
+        jobs, spent = _per_visit(visits)
+        route = _day_drives(solver, comp, slot, jobs, spent)
         if locate:
             _locate_drives(solver, comp, slot, route, buckets, by_assistant, load)
         routes.append(route)
         drive = route.drive
-        jobs, spent = _per_visit(visits)
         day = day_routes(comp, slot, jobs)
         # the route searches are Python and have no time limit of their own: days past
         # a share of the limit get the cheap rows instead (a day's search: 0.01-0.5 s)
         priced = priced and _time.perf_counter() - started < PATTERNS_SHARE * time_limit_s
         if priced:
-            rows = day_patterns(solver, day, spent)
+            rows = day_patterns(solver, day, [spent[job.key] for job in jobs])
             patterns.append(rows)
             solver.Add(rows.drive >= route.drive)
             drive = rows.drive
@@ -283,7 +283,7 @@ def relaxation_bound(
     for rows in patterns:
         rows.enable(True)
     if patterns:
-        bound = _stronger(
+        bound = stronger(
             bound, _priced_solve(solver, started, time_limit_s, routes, patterns, read_level).bound
         )
     lp = proven.last
@@ -309,9 +309,10 @@ def relaxation_bound(
     )
 
 
-def _stronger(a: float | None, b: float | None) -> float | None:
-    """The higher of two proven bounds (None: not proven)."""
-    return b if a is None else a if b is None else max(a, b)
+def stronger(*bounds: float | None) -> float | None:
+    """The highest of the proven lower bounds (None: none proven)."""
+    known = [b for b in bounds if b is not None]
+    return max(known) if known else None
 
 
 @dataclass(frozen=True)
@@ -434,7 +435,8 @@ def _day_drives(
     solver: pywraplp.Solver,
     comp: Compiled,
     slot: Slot,
-    visits: list[tuple[Job, Expr]],
+    jobs: list[Job],
+    spent: dict[str, list[Expr]],
 ) -> _Route:
     """Least driving of one assistant-day, as a circulation over the places it visits.
 
@@ -450,11 +452,8 @@ def _day_drives(
     """
     a = slot[0]
     home = comp.calendars[a].assistant.home
-    spent: dict[str, list[Expr]] = defaultdict(list)  # a visit's minutes that day
-    for job, x in visits:
-        spent[job.key].append(x)
     by_place: dict[LocKey, list[Job]] = defaultdict(list)
-    for job in {j.key: j for j, _ in visits}.values():
+    for job in jobs:
         assert job.location is not None
         by_place[location_key(job.location)].append(job)
     at: dict[LocKey, pywraplp.Variable] = {}
@@ -500,18 +499,18 @@ def _day_drives(
     return route
 
 
-def _per_visit(visits: list[tuple[Job, Expr]]) -> tuple[list[Job], list[list[Expr]]]:
+def _per_visit(visits: list[tuple[Job, Expr]]) -> tuple[list[Job], dict[str, list[Expr]]]:
     """The day's visits, once each, and each one's minutes in the day's buckets."""
     spent: dict[str, list[Expr]] = defaultdict(list)
     jobs: dict[str, Job] = {}
     for job, x in visits:
         spent[job.key].append(x)
         jobs[job.key] = job
-    return list(jobs.values()), [spent[key] for key in jobs]
+    return list(jobs.values()), spent
 
 
 def _route_conflicts(
-    solver: pywraplp.Solver, day: DayRoutes, jobs: list[Job], spent: list[list[Expr]]
+    solver: pywraplp.Solver, day: DayRoutes, jobs: list[Job], spent: dict[str, list[Expr]]
 ) -> None:
     """Where patterns are too dear: a day does no visit no route makes alone, and at
     most one of each group of visits no route makes two of.
@@ -519,12 +518,12 @@ def _route_conflicts(
     Valid in every plan: a day's visits are one route. Without this the LP keeps
     two visits whose windows lie on either side of home with no time to drive between.
     """
-    able = day.able()
+    able, groups = day.clashes()
     for k in set(range(len(jobs))) - set(able):
-        for x in spent[k]:
+        for x in spent[jobs[k].key]:
             x.SetUb(0)
-    for group in day.conflicts(able):
-        shares = [x / jobs[k].duration for k in group for x in spent[k]]
+    for group in groups:
+        shares = [x / jobs[k].duration for k in group for x in spent[jobs[k].key]]
         solver.Add(solver.Sum(shares) <= 1)
 
 

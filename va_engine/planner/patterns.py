@@ -52,11 +52,10 @@ Expr = Any
 
 @dataclass(frozen=True)
 class Priced:
-    """A day's least reduced cost (≤ 0; a lower bound when ``exact`` is False) and the
-    patterns (visit mask, drive minutes) that price out."""
+    """A day's least reduced cost (≤ 0; only a lower bound of it when the search ran too
+    long) and the patterns (visit mask, drive minutes) that price out."""
 
     least: float
-    exact: bool
     found: list[tuple[int, int]]
 
 
@@ -97,25 +96,23 @@ class DayRoutes:
         out: dict[int, int] = {}
         return out if self.routes(list(range(len(self.durations))), out, strict=True) else None
 
-    def able(self) -> list[int]:
-        """The visits some route makes, with or without other stops (loose rule: a visit
-        some route makes is one a route makes alone)."""
-        alone: dict[int, int] = {}
-        self.routes(list(range(len(self.durations))), alone, most=1)  # n labels: within budget
-        return [k for k in range(len(self.durations)) if 1 << k in alone]
+    def clashes(self) -> tuple[list[int], list[list[int]]]:
+        """The visits some route makes, and groups of them no route makes two of: cliques
+        of the conflict graph that together cover every conflicting pair.
 
-    def conflicts(self, able: list[int]) -> list[list[int]]:
-        """Groups of ``able`` visits no route makes two of: cliques of the conflict graph
-        that together cover every conflicting pair (none if the search ran too long).
-
-        Loose rule: a pair no route makes alone is one no route makes with other
-        stops either. (The strict sets would do only read whole, as :attr:`reach`:
-        too dear on a 300-task week, 8–11 s more.)
+        Loose rule, one search of the sets of at most two: a visit or pair no route
+        makes alone is one no route makes with other stops either. (The strict sets
+        would do only read whole, as :attr:`reach`: too dear on a 300-task week,
+        8–11 s more.) Past the label budget only the single visits count.
         """
-        pairs: dict[int, int] = {}
-        if not self.routes(able, pairs, most=2):
-            return []
-        clash = {k: {j for j in able if j != k and (1 << k | 1 << j) not in pairs} for k in able}
+        found: dict[int, int] = {}
+        everyone = list(range(len(self.durations)))
+        if not self.routes(everyone, found, most=2):
+            found = {}
+            self.routes(everyone, found, most=1)  # n labels: within budget
+            return [k for k in everyone if 1 << k in found], []
+        able = [k for k in everyone if 1 << k in found]
+        clash = {k: {j for j in able if j != k and (1 << k | 1 << j) not in found} for k in able}
         groups: list[list[int]] = []
         covered: set[tuple[int, int]] = set()
         for k in able:
@@ -128,7 +125,7 @@ class DayRoutes:
                         group.append(m)
                 covered |= {(g, h) for g in group for h in group}
                 groups.append(group)
-        return groups
+        return able, groups
 
     def routes(
         self,
@@ -305,14 +302,14 @@ class DayPatterns:
             # never helps, so the paid visits alone are searched
             best = {}
             if not self.day.routes(paid, best):
-                return Priced(min(0.0, fixed - sum(prize[k] for k in paid)), False, [])
+                return Priced(min(0.0, fixed - sum(prize[k] for k in paid)), [])
         costs = sorted(
             (fixed + per_minute * drive - sum(prize[k] for k in paid if mask >> k & 1), mask)
             for mask, drive in best.items()
         )
         least = min(0.0, costs[0][0]) if costs else 0.0
         found = [(mask, best[mask]) for rc, mask in costs[:NEW_PER_DAY] if rc < -TOLERANCE]
-        return Priced(least, True, [f for f in found if f[0] not in self.known])
+        return Priced(least, [f for f in found if f[0] not in self.known])
 
 
 def _keep(front: list[tuple[int, int]], time: int, drive: int) -> bool:
