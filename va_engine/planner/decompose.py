@@ -57,6 +57,15 @@ __all__ = [
 Slot = tuple[int, int]  # (assistant, day)
 #: share of the steps that re-solve the days where a left-out visit could go
 VISIT_PICK = 0.25
+#: time limit and CP-SAT workers of one re-solve. Such a model (20-35 jobs on one or
+#: two days) is harder than it looks: 44 % of single-worker solves ran out their
+#: 0.2 s, and given 2 s many left out one to three units fewer. On 75 recorded
+#: re-solves of the 300-task week two workers beat one at the same 0.2 s in 34, lost
+#: 5 (also with a second process busy beside them); at 0.1 s they still beat one
+#: worker at 0.2 s. Whole plans, 300-task week s1-s3, 9 paired 30 s runs of ``plan()``:
+#: 2.96e7 -> 2.83e7 mean, better in all 9
+STEP_SECONDS = 0.1
+STEP_WORKERS = 2
 
 
 @dataclass
@@ -351,7 +360,7 @@ def solve_days(
         if hint.get(job.key):
             sub_hint[job.key] = hint[job.key]
     sub = replace(comp, jobs=sub_jobs, groups={}, group_weight={})
-    limits = PlanLimits(time_limit_s=0.2, workers=1, seed=seed, lns_share=0.0)
+    limits = PlanLimits(time_limit_s=STEP_SECONDS, workers=STEP_WORKERS, seed=seed, lns_share=0.0)
     out = solve_cpsat(sub, limits, hint=sub_hint, hint_breaks=breaks)
     if out.placement is None or not all(out.placement.get(k) for k in held):
         return None, {}
