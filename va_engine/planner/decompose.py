@@ -6,9 +6,9 @@ variables: copy and presolve). Here each step re-solves only one or two
 assistant-days: the jobs the plan has there plus a few left-out ones that may
 go there, with the same CP-SAT model (windows, breaks, travel, client days)
 built on that sub-problem alone, every other block fixed. Such a model has
-tens of jobs, not hundreds: a step takes 0.04-0.1 s (about half of them proved
-optimal; see :data:`STEP_SECONDS`), so hundreds of steps fit where the full
-LNS makes tens.
+tens of jobs, not hundreds: a step gets at most :data:`STEP_SECONDS` of CP-SAT
+(many end sooner, proved optimal), so hundreds of steps fit where the full LNS
+makes tens.
 
 Tried first and dropped (measured on the 300-task week): assigning jobs to
 assistant-days with a capacity model and then sequencing each day. The
