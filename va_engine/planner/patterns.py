@@ -17,13 +17,13 @@ elementary shortest path with time windows and prizes). While some pattern
 prices out, the LP's value is no bound; the Lagrangian bound is: the LP's value
 plus each day's least reduced cost (a day holds patterns of total share at most 1).
 
-Routes here ignore desk work (it can lie anywhere else) and let a drive take free
-minutes on both sides of a busy hour; they drive the shortest chain of legs
-between two places (the legs' closure, which obeys the triangle rule). Every
-plan's route is one of them, so every pattern's drive is at most the plan's; and
-a route less one stop is one of them too, so leaving out a visit that pays
-nothing never makes a pattern impossible or dearer, and pricing may look at the
-paid visits alone.
+Routes here ignore desk work (it can lie anywhere else) and drive the shortest
+chain of legs between two places (the legs' closure, which obeys the triangle
+rule), so every pattern's drive is at most the plan's. Pricing reads every set of
+visits a route makes under the plan's own drive rule, found once per day
+(:attr:`DayRoutes.reach`); where there are too many, it searches the paid visits
+alone under a looser rule, under which a route less one stop is a route too, so
+a visit that pays nothing never helps (see :class:`DayRoutes` for both rules).
 """
 
 from __future__ import annotations
@@ -96,6 +96,13 @@ class DayRoutes:
         out: dict[int, int] = {}
         return out if self.routes(list(range(len(self.durations))), out, strict=True) else None
 
+    def alone(self) -> dict[int, int]:
+        """Each visit a loose route makes alone, by its mask ``1 << k``, with the least
+        drive (n labels: always within the budget)."""
+        out: dict[int, int] = {}
+        self.routes(list(range(len(self.durations))), out, most=1)
+        return out
+
     def clashes(self) -> tuple[list[int], list[list[int]]]:
         """The visits some route makes, and groups of them no route makes two of: cliques
         of the conflict graph that together cover every conflicting pair.
@@ -108,8 +115,7 @@ class DayRoutes:
         found: dict[int, int] = {}
         everyone = list(range(len(self.durations)))
         if not self.routes(everyone, found, most=2):
-            found = {}
-            self.routes(everyone, found, most=1)  # n labels: within budget
+            found = self.alone()
             return [k for k in everyone if 1 << k in found], []
         able = [k for k in everyone if 1 << k in found]
         clash = {k: {j for j in able if j != k and (1 << k | 1 << j) not in found} for k in able}
@@ -355,8 +361,7 @@ def day_patterns(solver: pywraplp.Solver, day: DayRoutes, spent: list[list[Expr]
     if day.reach is not None:
         seeds = {mask: minutes for mask, minutes in day.reach.items() if mask.bit_count() == 1}
     else:
-        seeds = {}
-        day.routes(list(range(len(spent))), seeds, most=1)
+        seeds = day.alone()
     for mask, minutes in seeds.items():
         rows.add(solver, mask, minutes)
     return rows
